@@ -1,0 +1,9 @@
+"""Dataset registry: ``load_dataset(name, data_dir)`` returns an :class:`ImageDataset`.
+
+Loaders register themselves on import; import each loader module here.
+"""
+
+from spikeforge.datasets import digits as _digits  # noqa: F401  (registers "digits")
+from spikeforge.datasets.base import ImageDataset, dataset_names, load_dataset, register
+
+__all__ = ["ImageDataset", "dataset_names", "load_dataset", "register"]

@@ -1,0 +1,101 @@
+"""The in-memory dataset record every loader returns, and the registry of loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from spikeforge.errors import ConfigError, DataError
+
+__all__ = ["ImageDataset", "Loader", "dataset_names", "load_dataset", "register"]
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """A labelled image dataset held in memory.
+
+    Attributes:
+        name: registry name (``"digits"``, ``"mnist"``, ...).
+        x_train: float32 ``[N, C, H, W]`` with intensities in ``[0, 1]``.
+        y_train: int64 ``[N]`` class indices in ``[0, num_classes)``.
+        x_test: float32 ``[M, C, H, W]`` of the official test split, or ``None`` when the
+            dataset has none (digits): the trainer then splits a stratified test set off.
+        y_test: int64 ``[M]`` or ``None``.
+        class_names: one human-readable name per class.
+        source: where the data was read from (a path or a package name), for reports.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor | None
+    y_test: torch.Tensor | None
+    class_names: tuple[str, ...]
+    source: str
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample, ``(C, H, W)``."""
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+    def __post_init__(self) -> None:
+        if self.x_train.dtype != torch.float32 or self.x_train.dim() != 4:
+            raise DataError(
+                f"dataset {self.name!r}: x_train must be float32 [N, C, H, W], got "
+                f"{self.x_train.dtype} {tuple(self.x_train.shape)}"
+            )
+        if self.y_train.shape[0] != self.x_train.shape[0]:
+            raise DataError(
+                f"dataset {self.name!r}: {self.x_train.shape[0]} images but "
+                f"{self.y_train.shape[0]} labels"
+            )
+
+
+#: A loader takes the directory chosen by the user (or ``None``) and ``download``.
+Loader = Callable[[Path | None, bool], ImageDataset]
+
+_REGISTRY: dict[str, Loader] = {}
+
+
+def register(name: str) -> Callable[[Loader], Loader]:
+    """Decorator that registers ``loader`` under ``name`` (done once at import time)."""
+
+    def deco(loader: Loader) -> Loader:
+        _REGISTRY[name] = loader
+        return loader
+
+    return deco
+
+
+def dataset_names() -> tuple[str, ...]:
+    """Names accepted by :func:`load_dataset`, sorted."""
+    return tuple(sorted(_REGISTRY))
+
+
+def load_dataset(
+    name: str, data_dir: str | Path | None = None, *, download: bool = False
+) -> ImageDataset:
+    """Load dataset ``name`` from ``data_dir`` (or its default locations).
+
+    Raises:
+        ConfigError: unknown name. DataError: files missing or corrupt.
+    """
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"unknown dataset {name!r}; accepted: {', '.join(dataset_names())}"
+        )
+    path = Path(data_dir).expanduser() if data_dir is not None else None
+    if path is not None and not path.is_dir():
+        raise DataError(
+            f"--data-dir {str(path)!r} does not exist or is not a directory; "
+            "point it at the folder holding the dataset files"
+        )
+    return _REGISTRY[name](path, download)
