@@ -89,9 +89,7 @@ def load_dataset(
         ConfigError: unknown name. DataError: files missing or corrupt.
     """
     if name not in _REGISTRY:
-        raise ConfigError(
-            f"unknown dataset {name!r}; accepted: {', '.join(dataset_names())}"
-        )
+        raise ConfigError(f"unknown dataset {name!r}; accepted: {', '.join(dataset_names())}")
     path = Path(data_dir).expanduser() if data_dir is not None else None
     if path is not None and not path.is_dir():
         raise DataError(

@@ -1,0 +1,107 @@
+"""Stateless layers applied over time, with time-major tensors ``[T, B, ...]``.
+
+Convolutions, pooling and batch norm fold time into the batch (``[T*B, ...]``), so the
+whole sequence is one call of the underlying operator, never a Python loop over ``T``.
+Linear layers act on the last dimension and need no folding. Dropout draws one mask per
+sample and feature and keeps it for every time step (a neuron that is dropped is dropped
+for the whole sequence).
+
+Every layer here also accepts a "static" sequence ``[1, B, ...]`` (an input that does not
+change over time): computing it once and broadcasting it later equals computing it ``T``
+times, which :class:`spikeforge.network.Sequential` uses for direct encoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from spikeforge.errors import StateError
+
+__all__ = [
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
+    "Dropout",
+    "Flatten",
+    "Linear",
+    "MaxPool2d",
+    "fold_time",
+]
+
+
+def fold_time(fn: Callable[[Tensor], Tensor], x: Tensor, name: str = "layer") -> Tensor:
+    """Apply ``fn`` to ``x`` ``[T, B, ...]`` as one batch ``[T*B, ...]`` and unfold the result."""
+    if x.dim() < 3:
+        raise StateError(
+            f"{name}: expected a time-major input [T, B, ...], got shape {tuple(x.shape)}"
+        )
+    t, b = x.shape[:2]
+    y = fn(x.reshape(t * b, *x.shape[2:]))
+    return y.reshape(t, b, *y.shape[1:])
+
+
+class _FoldTime:
+    """Mixin: the wrapped torch layer's ``forward`` applied with time folded into the batch."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return fold_time(super().forward, x, type(self).__name__)  # type: ignore[misc]
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` on ``[T, B, in_features] -> [T, B, out_features]`` (one GEMM over T*B)."""
+
+
+class Conv2d(_FoldTime, nn.Conv2d):
+    """``nn.Conv2d`` over ``[T, B, C, H, W]`` with time folded into the batch."""
+
+
+class MaxPool2d(_FoldTime, nn.MaxPool2d):
+    """``nn.MaxPool2d`` over ``[T, B, C, H, W]``."""
+
+
+class AvgPool2d(_FoldTime, nn.AvgPool2d):
+    """``nn.AvgPool2d`` over ``[T, B, C, H, W]``."""
+
+
+class BatchNorm2d(_FoldTime, nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` over ``[T, B, C, H, W]``; statistics pooled over time and batch."""
+
+
+class BatchNorm1d(_FoldTime, nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` over ``[T, B, F]``; statistics pooled over time and batch."""
+
+
+class Flatten(nn.Module):
+    """``[T, B, d1, d2, ...] -> [T, B, d1*d2*...]``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(2)
+
+
+class Dropout(nn.Module):
+    """Dropout with one mask per sample and feature, shared by every time step.
+
+    ``p`` is the drop probability. In training, kept values are scaled by ``1/(1-p)``.
+    The mask is drawn from ``generator`` if given (else torch's default generator).
+    """
+
+    def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout p must lie in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.generator = generator
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.empty(x.shape[1:], dtype=x.dtype, device=x.device)
+        keep.bernoulli_(1.0 - self.p, generator=self.generator)
+        return x * (keep / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

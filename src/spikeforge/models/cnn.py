@@ -1,0 +1,50 @@
+"""Spiking convolutional network for small images (8x8 digits to 32x32 CIFAR)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from spikeforge.errors import ConfigError
+from spikeforge.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d
+from spikeforge.models.spec import NeuronSpec, Readout
+from spikeforge.network import Sequential
+
+__all__ = ["spiking_cnn"]
+
+
+def spiking_cnn(
+    input_shape: Sequence[int],
+    num_classes: int,
+    *,
+    channels: Sequence[int] = (32, 64),
+    hidden: int = 128,
+    neuron: NeuronSpec | None = None,
+    readout: Readout = Readout.SPIKES,
+    dropout: float = 0.0,
+) -> Sequential:
+    """``[Conv3x3 -> BN -> LIF -> MaxPool2] * len(channels) -> FC hidden -> LIF -> FC -> readout``.
+
+    Each block halves the image side. Input ``[T, B, C, H, W]`` (or static ``[B, C, H, W]``),
+    output ``[T, B, num_classes]``.
+    """
+    spec = neuron or NeuronSpec()
+    c, h, w = (int(v) for v in input_shape)
+    if min(h, w) < 2 ** len(channels):
+        raise ConfigError(
+            f"spiking_cnn: {len(channels)} pooling blocks need images of at least "
+            f"{2 ** len(channels)} pixels a side, got {h}x{w}"
+        )
+    layers: list = []
+    for out_c in channels:
+        layers += [
+            Conv2d(c, out_c, 3, padding=1, bias=False),
+            BatchNorm2d(out_c),
+            spec.build((out_c, h, w)),
+            MaxPool2d(2),
+        ]
+        c, h, w = out_c, h // 2, w // 2
+    layers += [Flatten(), Linear(c * h * w, hidden), spec.build((hidden,))]
+    if dropout > 0:
+        layers.append(Dropout(dropout))
+    layers += [Linear(hidden, num_classes), spec.build_readout(readout, num_classes)]
+    return Sequential(*layers)

@@ -1,0 +1,89 @@
+"""A feed-forward spiking network: stateless layers and neurons applied in order over time.
+
+``Sequential(*layers)`` runs ``[T, B, ...]`` sequences. Its state is a tuple with one entry
+per layer (``None`` for stateless layers), passed in and returned like a neuron's state.
+
+Static input (direct encoding): ``forward(x, num_steps=T)`` with ``x`` ``[B, ...]`` means the
+same input at each of ``T`` steps. The stateless layers before the first neuron then run
+once on ``[1, B, ...]`` and their result is broadcast over time (a view, not a copy); this
+equals, forward and backward, running them on ``T`` copies.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from torch import Tensor, nn
+
+from spikeforge.errors import ConfigError, StateError
+from spikeforge.neurons.base import Neuron, NeuronTrace
+
+__all__ = ["LayerTrace", "Sequential"]
+
+
+class LayerTrace(NamedTuple):
+    """What one neuron layer did: its index and name in the network and its trace."""
+
+    index: int
+    name: str
+    trace: NeuronTrace
+
+
+class Sequential(nn.Sequential):
+    """Layers applied in order over time (see module docstring).
+
+    ``forward(x, state=None, *, num_steps=None) -> (output [T, B, ...], state tuple)``.
+    """
+
+    def neuron_layers(self) -> list[tuple[int, Neuron]]:
+        """``(index, module)`` of every neuron layer, in order."""
+        return [(i, m) for i, m in enumerate(self) if isinstance(m, Neuron)]
+
+    def _run(
+        self, x: Tensor, state: tuple[Any, ...] | None, num_steps: int | None, record: bool
+    ) -> tuple[Tensor, tuple[Any, ...], list[LayerTrace]]:
+        if state is not None and len(state) != len(self):
+            raise StateError(
+                f"Sequential: state has {len(state)} entries but the network has {len(self)} "
+                "layers; pass state=None to start from rest"
+            )
+        if num_steps is not None:
+            if num_steps < 1:
+                raise ConfigError(f"num_steps must be >= 1, got {num_steps}")
+            h = x.unsqueeze(0)  # static: [1, B, ...]
+        else:
+            h = x
+        new_state: list[Any] = []
+        traces: list[LayerTrace] = []
+        for i, layer in enumerate(self):
+            if isinstance(layer, Neuron):
+                if num_steps is not None and h.shape[0] == 1 and num_steps > 1:
+                    h = h.expand(num_steps, *h.shape[1:])
+                s_in = state[i] if state is not None else None
+                if record:
+                    tr = layer.trace(h, s_in)
+                    traces.append(LayerTrace(i, f"{i}:{type(layer).__name__}", tr))
+                    h, s_out = tr.output, tr.state
+                else:
+                    h, s_out = layer(h, s_in)
+                new_state.append(s_out)
+            else:
+                h = layer(h)
+                new_state.append(None)
+        if num_steps is not None and h.shape[0] != num_steps:
+            h = h.expand(num_steps, *h.shape[1:])
+        return h, tuple(new_state), traces
+
+    def forward(  # type: ignore[override]
+        self, x: Tensor, state: tuple[Any, ...] | None = None, *, num_steps: int | None = None
+    ) -> tuple[Tensor, tuple[Any, ...]]:
+        """Run the network; see the class docstring for shapes."""
+        out, new_state, _ = self._run(x, state, num_steps, record=False)
+        return out, new_state
+
+    def trace(
+        self, x: Tensor, state: tuple[Any, ...] | None = None, *, num_steps: int | None = None
+    ) -> tuple[Tensor, list[LayerTrace]]:
+        """Run the network and return its output and the trace of every neuron layer."""
+        out, _, traces = self._run(x, state, num_steps, record=True)
+        return out, traces
