@@ -1,8 +1,10 @@
 """Latency (time-to-first-spike) encoding: stronger inputs spike earlier, each at most once.
 
 Times are in steps (multiply by ``dt`` for ms). With intensity ``x`` in ``[0, 1]``, a
-threshold ``theta`` and ``T`` steps, an input spikes only if ``x > theta`` (so with
-``theta = 0`` a zero input is silent), at the continuous time
+threshold ``theta`` and a coding window of ``T`` steps (``window``, default the whole
+sequence; a shorter window leaves the network silent steps to respond after the last input
+spike), an input spikes only if ``x > theta`` (so with ``theta = 0`` a zero input is
+silent), at the continuous time
 
 =========  ===========  ==================================================================
 mapping    normalize    time ``t(x)`` (steps)
@@ -17,6 +19,7 @@ LOG        True         ``(T - 1) (g(x) - g(1)) / (g(x_m) - g(1))`` with
 =========  ===========  ==================================================================
 
 and in step ``k = round(t)`` (halves to even); if ``k > T - 1`` it does not spike.
+The output always has ``num_steps`` steps; those after the window are silent.
 
 Rules: the maximal intensity ``x = 1`` fires at step ``0`` for LINEAR and normalised LOG,
 and at ``round(tau ln(1 / (1 - theta)))`` for LOG; values above 1 are out of range (error,
@@ -62,6 +65,7 @@ def latency_times(
     threshold: float = 0.0,
     tau: float = 1.0,
     normalize: bool = False,
+    window: int | None = None,
     clamp: bool = False,
 ) -> Tensor:
     """Continuous spike times ``t(x)`` in steps (module docstring), ``+inf`` where silent.
@@ -73,6 +77,8 @@ def latency_times(
         threshold: ``theta`` in ``[0, 1)``; inputs ``<= theta`` never spike (``> 0`` for LOG).
         tau: RC time constant in steps for the LOG mapping (> 0).
         normalize: stretch the times over the whole window (see the table).
+        window: coding window ``T`` in steps, ``1 <= window <= num_steps`` (default
+            ``num_steps``).
         clamp: clip ``x`` to ``[0, 1]`` instead of raising.
 
     Returns:
@@ -80,6 +86,12 @@ def latency_times(
         may exceed ``T - 1``).
     """
     check_steps("latency", num_steps)
+    window = num_steps if window is None else window
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= num_steps:
+        raise ConfigError(
+            f"latency encoder: window must be an integer in [1, num_steps={num_steps}], "
+            f"got {window!r}"
+        )
     if not isinstance(mapping, LatencyMapping):
         raise ConfigError(f"latency encoder: mapping must be a LatencyMapping, got {mapping!r}")
     ok = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
@@ -91,7 +103,7 @@ def latency_times(
     x = check_range("latency", x, 0.0, 1.0, clamp=clamp)
     theta = float(threshold)
     fires = x > theta
-    span = float(num_steps - 1)
+    span = float(window - 1)
     if mapping is LatencyMapping.LINEAR:
         t = span * (1.0 - x)
         if normalize:
@@ -116,6 +128,7 @@ def latency(
     threshold: float = 0.0,
     tau: float = 1.0,
     normalize: bool = False,
+    window: int | None = None,
     clamp: bool = False,
 ) -> Tensor:
     """Latency encoding: one spike per input at step ``round(t(x))`` (module docstring).
@@ -133,7 +146,10 @@ def latency(
         threshold=threshold,
         tau=tau,
         normalize=normalize,
+        window=window,
         clamp=clamp,
     )
+    last = num_steps - 1 if window is None else window - 1
+    t = torch.where(torch.round(t) <= last, t, torch.full_like(t, math.inf))
     steps = torch.arange(num_steps, device=x.device, dtype=x.dtype).view(-1, *([1] * x.dim()))
     return (steps == torch.round(t)).to(x.dtype)
