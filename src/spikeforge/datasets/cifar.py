@@ -1,0 +1,289 @@
+"""CIFAR-10: the binary version (tarball or extracted folder) and the python version.
+
+Formats, searched in this order inside each folder:
+
+- ``cifar-10-batches-bin/`` (or the folder itself) holding ``data_batch_{1..5}.bin`` and
+  ``test_batch.bin``: 10,000 records of 3,073 bytes (1 label byte, 1,024 R, 1,024 G, 1,024 B,
+  each plane row-major 32x32);
+- ``cifar-10-batches-py/`` holding ``data_batch_{1..5}`` and ``test_batch``: pickled dicts with
+  ``data`` (uint8 ``[10000, 3072]``, same plane order) and ``labels``, read with a restricted
+  unpickler (:mod:`spikeforge.datasets.safe_pickle`);
+- ``cifar-10-binary.tar.gz`` / ``cifar-10-python.tar.gz``: the archives, streamed member by member.
+
+The decoded uint8 arrays are verified (record counts, labels, an order-independent content
+digest) and cached as ``.npy`` files in ``$SPIKEFORGE_DATA/cifar10/decoded-<key>/``, written
+atomically and keyed by the source files' paths, sizes and modification times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spikeforge.datasets.base import ImageDataset, register
+from spikeforge.datasets.locate import dataset_cache_dir
+from spikeforge.datasets.resolve import resolve
+from spikeforge.datasets.safe_pickle import safe_load
+from spikeforge.errors import DataError
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "CONTENT_DIGEST",
+    "CifarArrays",
+    "CifarSource",
+    "cifar_arrays",
+    "content_digest",
+    "decode_cifar",
+    "find_cifar",
+    "load_cifar10",
+]
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+_RECORD = 1 + 3 * 32 * 32
+_PER_BATCH = 10000
+_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+_TEST = ("test_batch",)
+
+#: Order-independent digest of each split (see :func:`content_digest`). Computed from the
+#: reference copy in ``../shared/data``, a lossless rebuild of the official 50,000/10,000 split
+#: whose records equal the official ones (only their order differs, which the digest ignores).
+CONTENT_DIGEST = {
+    "train": "55a61f79a40ece2ceda9fb5f9f7078f6ea2fc4952489cef56682bcf92cfcc260",
+    "test": "325704b01eb92e1e2a6215ae6a916bb7db7de054af0c496be1c7be2e0fcfbf5f",
+}
+
+
+@dataclass(frozen=True)
+class CifarSource:
+    """Where CIFAR-10 was found: ``kind`` is ``"bin-dir"``, ``"py-dir"``, ``"bin-tar"`` or
+    ``"py-tar"``, ``path`` the folder or archive."""
+
+    kind: str
+    path: Path
+
+    def files(self) -> list[Path]:
+        """The files whose bytes make up this source (for the cache key and sizes)."""
+        if self.kind.endswith("tar"):
+            return [self.path]
+        suffix = ".bin" if self.kind == "bin-dir" else ""
+        return [self.path / f"{b}{suffix}" for b in _TRAIN + _TEST]
+
+
+@dataclass(frozen=True)
+class CifarArrays:
+    """Decoded CIFAR-10: uint8 images ``[N, 3, 32, 32]`` and uint8 labels ``[N]`` per split."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def find_cifar(folder: Path) -> CifarSource | None:
+    """The CIFAR-10 source in ``folder`` (extracted folders first, then archives), or ``None``."""
+    for sub in ("", "cifar-10-batches-bin"):
+        d = folder / sub
+        if all((d / f"{b}.bin").is_file() for b in _TRAIN + _TEST):
+            return CifarSource("bin-dir", d)
+    for sub in ("", "cifar-10-batches-py"):
+        d = folder / sub
+        if all((d / b).is_file() for b in _TRAIN + _TEST):
+            return CifarSource("py-dir", d)
+    for name, kind in (("cifar-10-binary.tar.gz", "bin-tar"), ("cifar-10-python.tar.gz", "py-tar")):
+        if (folder / name).is_file():
+            return CifarSource(kind, folder / name)
+    return None
+
+
+def _parse_bin(data: bytes, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Records of a binary batch -> (uint8 ``[10000, 3, 32, 32]``, uint8 ``[10000]``)."""
+    if len(data) != _RECORD * _PER_BATCH:
+        raise DataError(
+            f"{what}: {len(data)} bytes, expected {_RECORD * _PER_BATCH} (10,000 records of "
+            f"{_RECORD} bytes); the file is truncated or corrupt"
+        )
+    records = np.frombuffer(data, dtype=np.uint8).reshape(_PER_BATCH, _RECORD)
+    return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0]
+
+
+def _parse_py(data: bytes, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """A python-version batch (restricted unpickling) -> images ``[10000, 3, 32, 32]``, labels."""
+    batch = safe_load(data, what=what)
+    if not isinstance(batch, dict):
+        raise DataError(f"{what}: expected a pickled dict, got {type(batch).__name__}")
+    get = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in batch.items()}
+    images, labels = get.get("data"), get.get("labels")
+    if (not isinstance(images, np.ndarray) or images.dtype != np.uint8
+            or images.shape != (_PER_BATCH, 3072) or not isinstance(labels, list)
+            or len(labels) != _PER_BATCH):
+        raise DataError(
+            f"{what}: expected 'data' uint8 [10000, 3072] and 10,000 'labels'; not a CIFAR-10 batch"
+        )
+    return images.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64).astype(np.uint8)
+
+
+def _read_members(source: CifarSource) -> dict[str, bytes]:
+    """Batch name (``data_batch_1``, ..., ``test_batch``) -> raw bytes, streaming archives."""
+    wanted = set(_TRAIN + _TEST)
+    if not source.kind.endswith("tar"):
+        return {Path(p).name.removesuffix(".bin"): p.read_bytes() for p in source.files()}
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(source.path, "r|*") as archive:
+            for member in archive:
+                base = Path(member.name).name.removesuffix(".bin")
+                if member.isfile() and base in wanted:
+                    handle = archive.extractfile(member)
+                    if handle is not None:
+                        found[base] = handle.read()
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise DataError(
+            f"{source.path}: corrupt or truncated archive ({exc}); replace it with the "
+            "official file"
+        ) from exc
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise DataError(f"{source.path}: archive lacks {', '.join(missing)}; not CIFAR-10")
+    return found
+
+
+def content_digest(images: np.ndarray, labels: np.ndarray) -> str:
+    """Order-independent sha256 of a split: records hashed one by one, digests sorted, hashed.
+
+    A record is the label byte then the 3,072 pixel bytes (R, G, B planes), as in the binary
+    version, so both versions and any record order give the same digest.
+
+    Args:
+        images: uint8 ``[N, 3, 32, 32]``. labels: uint8 ``[N]``.
+    """
+    records = np.concatenate([labels.reshape(-1, 1), images.reshape(len(images), -1)], axis=1)
+    records = np.ascontiguousarray(records, dtype=np.uint8)
+    digests = sorted(hashlib.sha256(row).digest() for row in records)
+    return hashlib.sha256(b"".join(digests)).hexdigest()
+
+
+def decode_cifar(source: CifarSource, *, verify: bool = True) -> CifarArrays:
+    """Decode CIFAR-10 from ``source`` into uint8 arrays and check it.
+
+    Checks 50,000/10,000 records, labels in ``[0, 10)``, and (``verify``) the content digest of
+    each split against :data:`CONTENT_DIGEST`.
+
+    Raises:
+        DataError: wrong sizes, labels, digest, or a corrupt file.
+    """
+    members = _read_members(source)
+    parse = _parse_bin if source.kind.startswith("bin") else _parse_py
+    parts = {b: parse(members.pop(b), f"{source.path}:{b}") for b in _TRAIN + _TEST}
+    arrays = CifarArrays(
+        x_train=np.concatenate([parts[b][0] for b in _TRAIN]),
+        y_train=np.concatenate([parts[b][1] for b in _TRAIN]),
+        x_test=parts["test_batch"][0].copy(),
+        y_test=parts["test_batch"][1].copy(),
+    )
+    for split, labels in (("train", arrays.y_train), ("test", arrays.y_test)):
+        if labels.max(initial=0) >= len(CIFAR10_CLASSES):
+            raise DataError(f"{source.path}: {split} labels go up to {labels.max()}, expected 0..9")
+    if verify:
+        for split, x, y in (("train", arrays.x_train, arrays.y_train),
+                            ("test", arrays.x_test, arrays.y_test)):
+            got = content_digest(x, y)
+            if got != CONTENT_DIGEST[split]:
+                raise DataError(
+                    f"{source.path}: the {split} images' content digest is {got}, expected "
+                    f"{CONTENT_DIGEST[split]}; the data is not CIFAR-10 as published"
+                )
+    return arrays
+
+
+_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _cache_key(source: CifarSource) -> str:
+    """Digest of the source files' absolute paths, sizes and modification times."""
+    h = hashlib.sha256(source.kind.encode())
+    for f in source.files():
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:20]
+
+
+def _load_cached(folder: Path) -> CifarArrays | None:
+    """The arrays cached in ``folder``, or ``None`` if absent or unreadable."""
+    try:
+        return CifarArrays(**{n: np.load(folder / f"{n}.npy") for n in _ARRAYS})
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def _store_cached(folder: Path, arrays: CifarArrays, source: CifarSource) -> None:
+    """Write ``arrays`` as ``.npy`` files into a temporary folder, then rename it to ``folder``.
+
+    A failure (read-only cache, full disk) leaves no trace and is not an error: the next load
+    decodes again.
+    """
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".decoding-", dir=folder.parent))
+    except OSError:
+        return
+    try:
+        for n in _ARRAYS:
+            with open(tmp / f"{n}.npy", "wb") as fh:
+                np.save(fh, getattr(arrays, n))
+                fh.flush()
+                os.fsync(fh.fileno())
+        origin = {"kind": source.kind, "path": str(source.path)}
+        (tmp / "source.json").write_text(json.dumps(origin))
+        os.replace(tmp, folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cifar_arrays(source: CifarSource) -> CifarArrays:
+    """Decoded, verified arrays of ``source``, from the cache when it holds them."""
+    folder = dataset_cache_dir("cifar10") / f"decoded-{_cache_key(source)}"
+    cached = _load_cached(folder) if folder.is_dir() else None
+    if cached is not None:
+        return cached
+    arrays = decode_cifar(source)
+    _store_cached(folder, arrays, source)
+    return arrays
+
+
+def _to_float(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``[N, 3, 32, 32]`` -> float32 in ``[0, 1]``."""
+    return torch.from_numpy(images).to(torch.float32).div_(255.0)
+
+
+@register("cifar10")
+def load_cifar10(data_dir: Path | None = None, download: bool = False) -> ImageDataset:
+    """CIFAR-10: 50,000 + 10,000 colour 32x32 images as float32 ``[N, 3, 32, 32]`` in ``[0, 1]``.
+
+    Raises:
+        DataError: not found (with where to put which file), corrupt, or not CIFAR-10.
+    """
+    _, source = resolve(
+        "cifar10", data_dir, download, find_cifar, subdirs=("cifar10", "cifar-10")
+    )
+    arrays = cifar_arrays(source)
+    return ImageDataset(
+        name="cifar10",
+        x_train=_to_float(arrays.x_train),
+        y_train=torch.from_numpy(arrays.y_train.astype(np.int64)),
+        x_test=_to_float(arrays.x_test),
+        y_test=torch.from_numpy(arrays.y_test.astype(np.int64)),
+        class_names=CIFAR10_CLASSES,
+        source=str(source.path),
+    )
