@@ -79,17 +79,29 @@ def _fetch_once(url: str, part: Path, timeout: float, progress: ProgressFn | Non
     with response:
         if have and response.status != 206:  # the server ignored the range: start again
             have = 0
+        elif have and not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+            part.unlink()  # a range we did not ask for: start again on the next try
+            return False
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         with open(part, "ab" if have else "wb") as fh:
             done = have
-            while chunk := response.read(_CHUNK):
-                fh.write(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-            fh.flush()
-            os.fsync(fh.fileno())
+            try:
+                while True:
+                    try:
+                        chunk = response.read(_CHUNK)
+                    except http.client.IncompleteRead as exc:  # keep what did arrive
+                        fh.write(exc.partial)
+                        raise
+                    if not chunk:
+                        break
+                    fh.write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
+            finally:
+                fh.flush()
+                os.fsync(fh.fileno())
     return total is None or done == total
 
 
@@ -186,6 +198,7 @@ def _progress_bar(
     if not enabled:
         yield None
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -197,7 +210,7 @@ def _progress_bar(
 
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=False) as bar:
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(label, total=total)
 
         def update(done: int, size: int | None) -> None:
