@@ -30,15 +30,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spikeforge.datasets.base import ImageDataset, register
+from spikeforge.datasets.base import (
+    DatasetInfo,
+    FileCheck,
+    Found,
+    ImageDataset,
+    register,
+    register_info,
+)
 from spikeforge.datasets.locate import dataset_cache_dir
-from spikeforge.datasets.resolve import resolve
+from spikeforge.datasets.resolve import locate, resolve
 from spikeforge.datasets.safe_pickle import safe_load
+from spikeforge.datasets.sources import OFFICIAL, file_digest
 from spikeforge.errors import DataError
 
 __all__ = [
     "CIFAR10_CLASSES",
     "CONTENT_DIGEST",
+    "PYTHON_ARCHIVE_MD5",
     "CifarArrays",
     "CifarSource",
     "cifar_arrays",
@@ -46,11 +55,15 @@ __all__ = [
     "decode_cifar",
     "find_cifar",
     "load_cifar10",
+    "verify_cifar",
 ]
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
+#: Published md5 of the python version's archive (the binary one is in ``sources.OFFICIAL``).
+PYTHON_ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
+_SUBDIRS = ("cifar10", "cifar-10")
 _RECORD = 1 + 3 * 32 * 32
 _PER_BATCH = 10000
 _TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -196,15 +209,21 @@ def decode_cifar(source: CifarSource, *, verify: bool = True) -> CifarArrays:
         if labels.max(initial=0) >= len(CIFAR10_CLASSES):
             raise DataError(f"{source.path}: {split} labels go up to {labels.max()}, expected 0..9")
     if verify:
-        for split, x, y in (("train", arrays.x_train, arrays.y_train),
-                            ("test", arrays.x_test, arrays.y_test)):
-            got = content_digest(x, y)
-            if got != CONTENT_DIGEST[split]:
-                raise DataError(
-                    f"{source.path}: the {split} images' content digest is {got}, expected "
-                    f"{CONTENT_DIGEST[split]}; the data is not CIFAR-10 as published"
-                )
+        for split in ("train", "test"):
+            problem = _digest_problem(arrays, split)
+            if problem is not None:
+                raise DataError(f"{source.path}: {problem}")
     return arrays
+
+
+def _digest_problem(arrays: CifarArrays, split: str) -> str | None:
+    """``None`` when ``split``'s content digest is the published data's, else what differs."""
+    x, y = (arrays.x_train, arrays.y_train) if split == "train" else (arrays.x_test, arrays.y_test)
+    got = content_digest(x, y)
+    if got == CONTENT_DIGEST[split]:
+        return None
+    return (f"the {split} images' content digest is {got}, expected {CONTENT_DIGEST[split]}; "
+            "the data is not CIFAR-10 as published")
 
 
 _ARRAYS = ("x_train", "y_train", "x_test", "y_test")
@@ -274,9 +293,7 @@ def load_cifar10(data_dir: Path | None = None, download: bool = False) -> ImageD
     Raises:
         DataError: not found (with where to put which file), corrupt, or not CIFAR-10.
     """
-    _, source = resolve(
-        "cifar10", data_dir, download, find_cifar, subdirs=("cifar10", "cifar-10")
-    )
+    _, source = resolve("cifar10", data_dir, download, find_cifar, subdirs=_SUBDIRS)
     arrays = cifar_arrays(source)
     return ImageDataset(
         name="cifar10",
@@ -287,3 +304,42 @@ def load_cifar10(data_dir: Path | None = None, download: bool = False) -> ImageD
         class_names=CIFAR10_CLASSES,
         source=str(source.path),
     )
+
+
+def _locate(data_dir: Path | None) -> Found | None:
+    """Where CIFAR-10 is (no download), as a :class:`Found` whose format is the source kind."""
+    hit = locate("cifar10", data_dir, find_cifar, subdirs=_SUBDIRS)
+    if hit is None:
+        return None
+    loc, source = hit
+    return Found(loc.origin, str(source.path), tuple(source.files()), source.kind)
+
+
+def verify_cifar(found: Found) -> list[FileCheck]:
+    """Check CIFAR-10 at ``found``: the archive's md5 (informative) and each split's digest."""
+    source = CifarSource(found.format, Path(found.path))
+    checks = []
+    if source.kind.endswith("tar"):
+        published = OFFICIAL["cifar10"][0].md5 if source.kind == "bin-tar" else PYTHON_ARCHIVE_MD5
+        same = file_digest(source.path, "md5") == published
+        checks.append(FileCheck(source.path.name, True, (
+            "md5 identical to the published archive" if same else
+            "md5 differs from the published archive (repacked copy; the content decides)")))
+    try:
+        arrays = decode_cifar(source, verify=False)
+    except DataError as exc:
+        return [*checks, FileCheck(source.path.name, False, str(exc))]
+    for split, n in (("train", len(arrays.y_train)), ("test", len(arrays.y_test))):
+        problem = _digest_problem(arrays, split)
+        checks.append(FileCheck(f"{split} split", problem is None,
+                                problem or f"{n} records, content digest ok"))
+    return checks
+
+
+register_info("cifar10", DatasetInfo(
+    description="50,000 + 10,000 colour 32x32 images (binary or python version)",
+    class_names=CIFAR10_CLASSES,
+    locate=_locate,
+    verify=verify_cifar,
+    downloadable=True,
+))

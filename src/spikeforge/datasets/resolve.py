@@ -10,9 +10,24 @@ from spikeforge.datasets.locate import Location, dataset_cache_dir, find_first, 
 from spikeforge.datasets.sources import OFFICIAL, manual_hint
 from spikeforge.errors import DataError
 
-__all__ = ["resolve"]
+__all__ = ["locate", "resolve"]
 
 T = TypeVar("T")
+
+
+def locate(
+    name: str,
+    data_dir: Path | None,
+    probe: Callable[[Path], T | None],
+    *,
+    subdirs: Sequence[str] = (),
+    system_dirs: Sequence[str] = (),
+) -> tuple[Location, T] | None:
+    """The first folder in resolution order where ``probe`` finds dataset ``name``, or ``None``.
+
+    Never downloads; see :func:`resolve` for the arguments.
+    """
+    return find_first(search_locations(name, data_dir, subdirs, system_dirs), probe)
 
 
 def resolve(
@@ -44,8 +59,7 @@ def resolve(
         DataError: not found and download not allowed (or not possible); the message says which
             files to put where, with their checksums.
     """
-    locations = search_locations(name, data_dir, subdirs, system_dirs)
-    hit = find_first(locations, probe)
+    hit = locate(name, data_dir, probe, subdirs=subdirs, system_dirs=system_dirs)
     if hit is not None:
         return hit
     target = data_dir if data_dir is not None else dataset_cache_dir(name)
@@ -56,6 +70,7 @@ def resolve(
         hit = find_first([Location(target, "download")], probe)
         if hit is not None:
             return hit
+    locations = search_locations(name, data_dir, subdirs, system_dirs)
     searched = ", ".join(dict.fromkeys(str(loc.path) for loc in locations))
     how = f", or run `spikeforge datasets download {name}`" if name in OFFICIAL else ""
     raise DataError(
