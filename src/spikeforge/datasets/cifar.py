@@ -46,6 +46,8 @@ from spikeforge.errors import DataError
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
     "CONTENT_DIGEST",
     "PYTHON_ARCHIVE_MD5",
     "CifarArrays",
@@ -61,6 +63,10 @@ __all__ = [
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
+#: Per-channel (R, G, B) mean and population std of the 50,000 training images in ``[0, 1]``.
+CIFAR10_MEAN = (0.49139969, 0.48215842, 0.44653092)
+CIFAR10_STD = (0.24703224, 0.24348513, 0.26158784)
+
 #: Published md5 of the python version's archive (the binary one is in ``sources.OFFICIAL``).
 PYTHON_ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 _SUBDIRS = ("cifar10", "cifar-10")
