@@ -12,17 +12,15 @@ Formats, searched in this order inside each folder:
 
 The decoded uint8 arrays are verified (record counts, labels, an order-independent content
 digest) and cached as ``.npy`` files in ``$SPIKEFORGE_DATA/cifar10/decoded-<key>/``, written
-atomically and keyed by the source files' paths, sizes and modification times.
+atomically and keyed by the source files' paths, sizes and modification times
+(:mod:`spikeforge.datasets.array_cache`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
-import os
-import shutil
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spikeforge.datasets.array_cache import cached_arrays
 from spikeforge.datasets.base import (
     DatasetInfo,
     FileCheck,
@@ -38,7 +37,6 @@ from spikeforge.datasets.base import (
     register,
     register_info,
 )
-from spikeforge.datasets.locate import dataset_cache_dir
 from spikeforge.datasets.resolve import locate, resolve
 from spikeforge.datasets.safe_pickle import safe_load
 from spikeforge.datasets.sources import OFFICIAL, file_digest
@@ -232,59 +230,13 @@ def _digest_problem(arrays: CifarArrays, split: str) -> str | None:
             "the data is not CIFAR-10 as published")
 
 
-_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-def _cache_key(source: CifarSource) -> str:
-    """Digest of the source files' absolute paths, sizes and modification times."""
-    h = hashlib.sha256(source.kind.encode())
-    for f in source.files():
-        st = f.stat()
-        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:20]
-
-
-def _load_cached(folder: Path) -> CifarArrays | None:
-    """The arrays cached in ``folder``, or ``None`` if absent or unreadable."""
-    try:
-        return CifarArrays(**{n: np.load(folder / f"{n}.npy") for n in _ARRAYS})
-    except (OSError, ValueError, EOFError):
-        return None
-
-
-def _store_cached(folder: Path, arrays: CifarArrays, source: CifarSource) -> None:
-    """Write ``arrays`` as ``.npy`` files into a temporary folder, then rename it to ``folder``.
-
-    A failure (read-only cache, full disk) leaves no trace and is not an error: the next load
-    decodes again.
-    """
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".decoding-", dir=folder.parent))
-    except OSError:
-        return
-    try:
-        for n in _ARRAYS:
-            with open(tmp / f"{n}.npy", "wb") as fh:
-                np.save(fh, getattr(arrays, n))
-                fh.flush()
-                os.fsync(fh.fileno())
-        origin = {"kind": source.kind, "path": str(source.path)}
-        (tmp / "source.json").write_text(json.dumps(origin))
-        os.replace(tmp, folder)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def cifar_arrays(source: CifarSource) -> CifarArrays:
     """Decoded, verified arrays of ``source``, from the cache when it holds them."""
-    folder = dataset_cache_dir("cifar10") / f"decoded-{_cache_key(source)}"
-    cached = _load_cached(folder) if folder.is_dir() else None
-    if cached is not None:
-        return cached
-    arrays = decode_cifar(source)
-    _store_cached(folder, arrays, source)
-    return arrays
+    arrays = cached_arrays(
+        "cifar10", source.files(), source.kind, ("x_train", "y_train", "x_test", "y_test"),
+        lambda: dataclasses.asdict(decode_cifar(source)),
+    )
+    return CifarArrays(**arrays)
 
 
 def _to_float(images: np.ndarray) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Where dataset files are looked for, and atomic writes into the cache.
+"""Where dataset files are looked for: the resolution order and the cache directory.
 
 Resolution order (first match wins):
 
@@ -14,19 +14,16 @@ usual sub-folder names (``mnist``, ``cifar-10-batches-bin``, ...).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import TypeVar
 
 __all__ = [
     "ENV_VAR",
     "Location",
-    "atomic_writer",
     "cache_root",
     "dataset_cache_dir",
     "find_first",
@@ -102,24 +99,3 @@ def find_first(
             if hit is not None:
                 return loc, hit
     return None
-
-
-@contextlib.contextmanager
-def atomic_writer(dest: Path) -> Iterator[IO[bytes]]:
-    """Open a temporary file beside ``dest``; on success fsync and rename it onto ``dest``.
-
-    On any exception the temporary file is removed and ``dest`` is left as it was, so a reader
-    never sees a half-written file under the final name.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
