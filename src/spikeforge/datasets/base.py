@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from spikeforge.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from spikeforge.datasets.nmnist import EventSplits
 
 __all__ = [
     "DatasetInfo",
@@ -38,6 +42,8 @@ class ImageDataset:
         y_test: int64 ``[M]`` or ``None``.
         class_names: one human-readable name per class.
         source: where the data was read from (a path or a package name), for reports.
+        events: for event datasets, the recordings behind the images (lazy, see
+            :class:`~spikeforge.datasets.nmnist.EventSplits`); ``None`` otherwise.
     """
 
     name: str
@@ -47,6 +53,7 @@ class ImageDataset:
     y_test: torch.Tensor | None
     class_names: tuple[str, ...]
     source: str
+    events: EventSplits | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -2,7 +2,7 @@
 
 ``md5`` is the checksum the dataset's authors publish for the file as served (MNIST: the
 values every mirror and torchvision use; Fashion-MNIST: its README; CIFAR-10: its home page;
-N-MNIST: the values its authors' links are checked against by tonic). ``content_sha256`` is the
+N-MNIST: its authors' Mendeley Data record, as tonic also checks them). ``content_sha256`` is the
 sha256 of the *decompressed* file, for formats that are verified by content because mirrors and
 distributions re-compress them (Debian's Fashion-MNIST has rewritten gzip headers).
 """
@@ -37,7 +37,7 @@ class RemoteFile:
 
 _MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-_NMNIST = "https://www.dropbox.com/sh/tg2ljlbmtzygrag/"
+_NMNIST = "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
 
 #: name -> the files a download fetches, in the publisher's names.
 OFFICIAL: dict[str, tuple[RemoteFile, ...]] = {
@@ -74,9 +74,9 @@ OFFICIAL: dict[str, tuple[RemoteFile, ...]] = {
                    "c32a1d4ab5d03f1284b67883e8d87530", 170052171),
     ),
     "nmnist": (
-        RemoteFile("Train.zip", _NMNIST + "AABlMOuR15ugeOxMCX0Pvoxga/Train.zip?dl=1",
+        RemoteFile("Train.zip", _NMNIST + "39c25547-014b-4137-a934-9d29fa53c7a0/file_downloaded",
                    "20959b8e626244a1b502305a9e6e2031"),
-        RemoteFile("Test.zip", _NMNIST + "AADSKgJ2CjaBWh75HnTNZyhca/Test.zip?dl=1",
+        RemoteFile("Test.zip", _NMNIST + "05a4d654-7e03-4c15-bdfa-9bb2bcbea494/file_downloaded",
                    "69ca8762b2fe404d9b9bad1103e97832"),
     ),
 }
