@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from spikeforge.datasets import load_dataset
-from spikeforge.datasets.cifar import CIFAR10_CLASSES, CifarArrays, cifar_arrays, find_cifar
+from spikeforge.datasets.cifar import (
+    CIFAR10_CLASSES,
+    CifarArrays,
+    cifar_arrays,
+    decode_cifar,
+    find_cifar,
+)
 from spikeforge.datasets.safe_pickle import safe_load
 from spikeforge.errors import DataError
 from tests.datasets.conftest import CIFAR_TARBALL, need
@@ -56,6 +62,18 @@ def write_bin_dir(folder: Path, arrays: CifarArrays) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def cifar_bin_dir(tmp_path_factory: pytest.TempPathFactory, cifar_arrays_real: CifarArrays) -> Path:
+    """The real data written once as an extracted binary version (``cifar-10-batches-bin``)."""
+    return write_bin_dir(tmp_path_factory.mktemp("cifar-bin") / "cifar-10-batches-bin",
+                         cifar_arrays_real)
+
+
+def assert_same(a: CifarArrays, b: CifarArrays) -> None:
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
 def test_real_tarball_loads_and_matches_published_statistics(
     cifar_cache: Path, cifar_arrays_real: CifarArrays, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -74,11 +92,10 @@ def test_real_tarball_loads_and_matches_published_statistics(
     assert len(decoded) == 1  # decoded once, by the fixture; this load read the cache
 
 
-def test_extracted_binary_folder(tmp_path: Path, cifar_arrays_real: CifarArrays) -> None:
-    write_bin_dir(tmp_path / "cifar-10-batches-bin", cifar_arrays_real)
-    ds = load_dataset("cifar10", tmp_path)
-    assert ds.source == str(tmp_path / "cifar-10-batches-bin")
-    assert torch.equal(ds.y_train, torch.from_numpy(cifar_arrays_real.y_train).long())
+def test_extracted_binary_folder(cifar_bin_dir: Path, cifar_arrays_real: CifarArrays) -> None:
+    source = find_cifar(cifar_bin_dir.parent)
+    assert source is not None and (source.kind, source.path) == ("bin-dir", cifar_bin_dir)
+    assert_same(decode_cifar(source), cifar_arrays_real)  # decode_cifar checks the digests
 
 
 def test_python_version_with_restricted_unpickler(
@@ -90,10 +107,9 @@ def test_python_version_with_restricted_unpickler(
         batch = {b"batch_label": name.encode(), b"labels": y.astype(int).tolist(),
                  b"data": x.reshape(len(x), -1).copy(), b"filenames": [b"x.png"] * len(y)}
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-    ds = load_dataset("cifar10", tmp_path)
-    assert ds.source == str(folder)
-    assert ds.x_test is not None
-    assert torch.equal(ds.x_test, torch.from_numpy(cifar_arrays_real.x_test).float() / 255)
+    source = find_cifar(tmp_path)
+    assert source is not None and (source.kind, source.path) == ("py-dir", folder)
+    assert_same(decode_cifar(source), cifar_arrays_real)  # same records, same digests
 
 
 class _Exploit:
@@ -135,8 +151,8 @@ def test_truncated_tarball_is_a_clear_error(tmp_path: Path) -> None:
         load_dataset("cifar10", tmp_path)
 
 
-def test_bad_batches_give_clear_errors(tmp_path: Path, cifar_arrays_real: CifarArrays) -> None:
-    good = write_bin_dir(tmp_path / "good", cifar_arrays_real)
+def test_bad_batches_give_clear_errors(tmp_path: Path, cifar_bin_dir: Path) -> None:
+    good = cifar_bin_dir
     short, altered = tmp_path / "short", tmp_path / "altered"
     for folder in (short, altered):
         folder.mkdir()
