@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +143,24 @@ def test_truncated_gzip_is_a_clear_error(tmp_path: Path) -> None:
         (tmp_path / src.name).write_bytes(cut)
     with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: not a readable gzip"):
         load_dataset("mnist", tmp_path)
+
+
+def test_explicit_data_dir_is_the_only_place_searched(tmp_path: Path) -> None:
+    need(FASHION_DIR, "Debian's dataset-fashion-mnist")
+    searched = re.escape(f"searched {tmp_path}, {tmp_path / 'fashion-mnist'}")
+    with pytest.raises(DataError, match=searched):
+        load_dataset("fashion-mnist", tmp_path)  # no silent fall-back to the system copy
+
+
+def test_cache_root_follows_env_then_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.datasets.locate import cache_root
+
+    assert cache_root() == tmp_path / "cache"  # $SPIKEFORGE_DATA, set by the autouse fixture
+    monkeypatch.delenv("SPIKEFORGE_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if sys.platform not in ("win32", "darwin"):
+        assert cache_root() == tmp_path / "xdg" / "spikeforge"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    if sys.platform not in ("win32", "darwin"):
+        assert cache_root() == tmp_path / "home" / ".cache" / "spikeforge"

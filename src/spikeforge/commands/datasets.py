@@ -37,12 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _human(size: int) -> str:
     """``size`` bytes as a short human-readable string (``"11.1 MB"``)."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+    value, unit = float(size), "B"
+    for bigger in ("kB", "MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def _where(found: Found | None) -> str:

@@ -151,9 +151,9 @@ def download_file(
             if attempt + 1 < attempts:
                 time.sleep(min(0.1 * 2**attempt, 2.0))
     if error is not None:
+        kept = f" (the partial download {part.name} is kept and resumed next time)"
         raise DataError(
-            f"could not download {url} ({error}); {hint} (the partial download {part.name} "
-            "is kept and resumed next time)"
+            f"could not download {url} ({error}); {hint}{kept if part.exists() else ''}"
         )
     if verify_file(part, remote) is None:
         got = file_digest(part, "md5")

@@ -6,7 +6,7 @@ Resolution order (first match wins):
    files is an error, not a reason to read some other copy);
 2. the cache directory: ``$SPIKEFORGE_DATA/<name>``, default ``<user cache>/spikeforge/<name>``;
 3. known system locations (Debian's ``/usr/share/datasets/fashion-mnist``);
-4. a download into the cache directory, only when allowed.
+4. a download into ``--data-dir`` or else the cache directory, only when allowed.
 
 Inside a folder ``D`` the files may lie in ``D`` itself or in ``D/<subdir>`` for the dataset's
 usual sub-folder names (``mnist``, ``cifar-10-batches-bin``, ...).
