@@ -67,4 +67,4 @@ def test_download_command_from_mirror(
     out = capsys.readouterr().out
     assert out.count("verified") == 4 and str(isolated_cache / "mnist") in out
     assert main(["datasets", "verify", "mnist"]) == 0
-    assert "found: cache:" in capsys.readouterr().out
+    assert "where: cache:" in capsys.readouterr().out

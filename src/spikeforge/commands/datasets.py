@@ -71,7 +71,7 @@ def _info(name: str, data_dir: Path | None) -> Found | None:
     found = info.locate(data_dir)
     print(f"{name}: {info.description}")
     print(f"  classes ({len(info.class_names)}): {', '.join(info.class_names)}")
-    print(f"  found: {_where(found)}")
+    print(f"  where: {_where(found)}")
     if found is not None:
         for f in found.files:
             print(f"    {f.name}  {_human(f.stat().st_size)}")
