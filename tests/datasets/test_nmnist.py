@@ -64,12 +64,17 @@ def test_folder_and_zip_layouts_load_the_same(tmp_path: Path) -> None:
     b.events.train.close()
 
 
-def test_count_images_are_cached(tmp_path: Path, isolated_cache: Path) -> None:
+def test_count_images_are_cached_and_a_damaged_cache_is_rebuilt(
+    tmp_path: Path, isolated_cache: Path
+) -> None:
     write_layout(tmp_path)
     first = load_dataset("nmnist", tmp_path)
-    assert len(list((isolated_cache / "nmnist").glob("decoded-*/x_train.npy"))) == 1
-    again = load_dataset("nmnist", tmp_path)
-    assert torch.equal(first.x_train, again.x_train)
+    cached = list((isolated_cache / "nmnist").glob("decoded-*/x_train.npy"))
+    assert len(cached) == 1
+    assert torch.equal(load_dataset("nmnist", tmp_path).x_train, first.x_train)
+    cached[0].write_bytes(cached[0].read_bytes()[:100])  # a truncated cache file
+    assert torch.equal(load_dataset("nmnist", tmp_path).x_train, first.x_train)
+    assert np.array_equal(np.load(cached[0]), first.x_train.numpy())  # rewritten whole
 
 
 def test_truncated_recording_is_a_clear_error(tmp_path: Path) -> None:

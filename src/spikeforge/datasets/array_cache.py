@@ -81,6 +81,7 @@ def cached_arrays(
         hit = _load(folder, names)
         if hit is not None:
             return hit
+        shutil.rmtree(folder, ignore_errors=True)  # damaged: decode again and rewrite it
     arrays = build()
     _store(folder, arrays, ", ".join(str(s) for s in sources[:3]))
     return arrays

@@ -267,5 +267,7 @@ def to_spike_tensor(
     Returns:
         float32 ``[T, B, P, H, W]``.
     """
+    if not samples:
+        raise ConfigError("to_spike_tensor needs at least one recording")
     frames = torch.stack([to_frames(e, sensor, n_bins, by) for e in samples], dim=1)
     return frames.clamp_(max=1.0) if binary else frames
