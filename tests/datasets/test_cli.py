@@ -68,3 +68,15 @@ def test_download_command_from_mirror(
     assert out.count("verified") == 4 and str(isolated_cache / "mnist") in out
     assert main(["datasets", "verify", "mnist"]) == 0
     assert "where: cache:" in capsys.readouterr().out
+
+
+def test_a_loader_registered_without_details_is_still_listed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikeforge.datasets import base
+
+    monkeypatch.setitem(base._REGISTRY, "extra", base._REGISTRY["digits"])
+    assert main(["datasets", "list"]) == 0
+    assert "extra" in capsys.readouterr().out
+    assert main(["datasets", "info", "extra"]) == 0
+    assert "(no details registered)" in capsys.readouterr().out

@@ -192,11 +192,19 @@ def register_info(name: str, info: DatasetInfo) -> None:
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """The :class:`DatasetInfo` of ``name``.
+    """The :class:`DatasetInfo` of ``name`` (a placeholder for a loader registered without one).
 
     Raises:
         ConfigError: unknown name.
     """
-    if name not in _INFO:
-        raise ConfigError(f"unknown dataset {name!r}; accepted: {', '.join(sorted(_INFO))}")
-    return _INFO[name]
+    if name in _INFO:
+        return _INFO[name]
+    if name in _REGISTRY:
+        return DatasetInfo(
+            description="(no details registered)",
+            class_names=(),
+            locate=lambda data_dir: None,
+            verify=lambda found: [],
+            downloadable=False,
+        )
+    raise ConfigError(f"unknown dataset {name!r}; accepted: {', '.join(dataset_names())}")
