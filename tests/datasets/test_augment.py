@@ -28,8 +28,12 @@ def test_random_crop_is_a_window_of_the_padded_image() -> None:
     h, w = x.shape[-2:]
     offsets = set()
     for i in range(len(x)):
-        hits = [(dy, dx) for dy in range(2 * p + 1) for dx in range(2 * p + 1)
-                if torch.equal(out[i], padded[i, :, dy:dy + h, dx:dx + w])]
+        hits = [
+            (dy, dx)
+            for dy in range(2 * p + 1)
+            for dx in range(2 * p + 1)
+            if torch.equal(out[i], padded[i, :, dy : dy + h, dx : dx + w])
+        ]
         assert len(hits) == 1
         offsets.add(hits[0])
     assert len(offsets) > 1  # offsets differ between images
@@ -72,8 +76,9 @@ def test_normalize_matches_formula() -> None:
 
 
 def test_pipeline_is_reproducible_with_a_seed() -> None:
-    aug = Augmentation(crop_padding=4, flip_p=0.5, cutout_size=8,
-                       mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    aug = Augmentation(
+        crop_padding=4, flip_p=0.5, cutout_size=8, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)
+    )
     x = torch.rand(32, 3, 32, 32, generator=gen(7))
     a, b, c = aug(x, gen(3)), aug(x, gen(3)), aug(x, gen(4))
     assert torch.equal(a, b) and not torch.equal(a, c)

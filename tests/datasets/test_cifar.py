@@ -47,8 +47,13 @@ def cifar_arrays_real(cifar_cache: Path) -> CifarArrays:
 
 def batches(arrays: CifarArrays) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Split arrays into the official six batches of 10,000 (images, labels)."""
-    out = {b: (arrays.x_train[i * 10000:(i + 1) * 10000], arrays.y_train[i * 10000:(i + 1) * 10000])
-           for i, b in enumerate(TRAIN)}
+    out = {
+        b: (
+            arrays.x_train[i * 10000 : (i + 1) * 10000],
+            arrays.y_train[i * 10000 : (i + 1) * 10000],
+        )
+        for i, b in enumerate(TRAIN)
+    }
     out["test_batch"] = (arrays.x_test, arrays.y_test)
     return out
 
@@ -65,8 +70,9 @@ def write_bin_dir(folder: Path, arrays: CifarArrays) -> Path:
 @pytest.fixture(scope="session")
 def cifar_bin_dir(tmp_path_factory: pytest.TempPathFactory, cifar_arrays_real: CifarArrays) -> Path:
     """The real data written once as an extracted binary version (``cifar-10-batches-bin``)."""
-    return write_bin_dir(tmp_path_factory.mktemp("cifar-bin") / "cifar-10-batches-bin",
-                         cifar_arrays_real)
+    return write_bin_dir(
+        tmp_path_factory.mktemp("cifar-bin") / "cifar-10-batches-bin", cifar_arrays_real
+    )
 
 
 def assert_same(a: CifarArrays, b: CifarArrays) -> None:
@@ -104,8 +110,12 @@ def test_python_version_with_restricted_unpickler(
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     for name, (x, y) in batches(cifar_arrays_real).items():
-        batch = {b"batch_label": name.encode(), b"labels": y.astype(int).tolist(),
-                 b"data": x.reshape(len(x), -1).copy(), b"filenames": [b"x.png"] * len(y)}
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": y.astype(int).tolist(),
+            b"data": x.reshape(len(x), -1).copy(),
+            b"filenames": [b"x.png"] * len(y),
+        }
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
     source = find_cifar(tmp_path)
     assert source is not None and (source.kind, source.path) == ("py-dir", folder)

@@ -80,8 +80,9 @@ def test_resume_in_a_later_run_and_partial_is_never_loaded(tmp_path: Path) -> No
 
 def test_server_ignoring_range_restarts_cleanly(tmp_path: Path) -> None:
     body = labels_file()
-    files = Files({f"/{NAME}": body}, drop_after={f"/{NAME}": 1000}, drops={f"/{NAME}": 1},
-                  ignore_range=True)
+    files = Files(
+        {f"/{NAME}": body}, drop_after={f"/{NAME}": 1000}, drops={f"/{NAME}": 1}, ignore_range=True
+    )
     with serve(files) as base:
         path = download_file(remote_for(body, f"{base}/{NAME}"), tmp_path, progress=False)
     assert path.read_bytes() == body
@@ -101,8 +102,14 @@ def test_wrong_checksum_deletes_download_and_says_what_to_do(tmp_path: Path) -> 
 def test_offline_error_names_file_place_and_checksum(tmp_path: Path) -> None:
     remote = OFFICIAL["mnist"][0]
     with pytest.raises(DataError) as info:
-        download_file(remote, tmp_path, url=f"http://127.0.0.1:{free_port()}/{remote.filename}",
-                      attempts=2, timeout=2, progress=False)
+        download_file(
+            remote,
+            tmp_path,
+            url=f"http://127.0.0.1:{free_port()}/{remote.filename}",
+            attempts=2,
+            timeout=2,
+            progress=False,
+        )
     msg = str(info.value)
     assert "\n" not in msg and remote.md5 in msg and str(tmp_path) in msg
     assert remote.content_sha256 is not None and remote.content_sha256 in msg

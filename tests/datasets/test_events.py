@@ -28,11 +28,16 @@ from spikeforge.errors import ConfigError, DataError
 
 def random_events(n: int, span: int, seed: int = 0, sensor: SensorSize = NMNIST_SENSOR):
     rng = np.random.default_rng(seed)
-    return make_events(rng.integers(0, sensor.width, n), rng.integers(0, sensor.height, n),
-                       np.sort(rng.integers(0, span + 1, n)), rng.integers(0, 2, n))
+    return make_events(
+        rng.integers(0, sensor.width, n),
+        rng.integers(0, sensor.height, n),
+        np.sort(rng.integers(0, span + 1, n)),
+        rng.integers(0, 2, n),
+    )
 
 
 # --- C23: events -> frames never drops events -------------------------------------------
+
 
 def test_c23a_single_event_single_bin() -> None:
     frames = frames_by_time(make_events([3], [5], [1000], [1]), NMNIST_SENSOR, n_bins=1)
@@ -55,8 +60,13 @@ def test_c23c_recording_shorter_than_window_makes_one_frame() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(0, 400), span=st.integers(0, 50_000), bins=st.integers(1, 40),
-       window=st.integers(1, 20_000), seed=st.integers(0, 2**16))
+@given(
+    n=st.integers(0, 400),
+    span=st.integers(0, 50_000),
+    bins=st.integers(1, 40),
+    window=st.integers(1, 20_000),
+    seed=st.integers(0, 2**16),
+)
 def test_frames_hold_every_event(n: int, span: int, bins: int, window: int, seed: int) -> None:
     events = random_events(n, span, seed)
     by_n = frames_by_time(events, NMNIST_SENSOR, n_bins=bins)
@@ -90,14 +100,14 @@ def test_events_off_the_sensor_are_an_error_not_dropped() -> None:
         frames_by_time(make_events([34], [0], [0], [0]), NMNIST_SENSOR, n_bins=1)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"n_bins": 2, "window": 5}, {"n_bins": 0},
-                                    {"window": -1}])
+@pytest.mark.parametrize("kwargs", [{}, {"n_bins": 2, "window": 5}, {"n_bins": 0}, {"window": -1}])
 def test_binning_options_are_checked(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         frames_by_time(random_events(5, 100), NMNIST_SENSOR, **kwargs)
 
 
 # --- the N-MNIST 40-bit format ------------------------------------------------------------
+
 
 def test_decode_follows_the_bit_layout() -> None:
     # x=3, y=5, p=1, t=0x012345: bytes x, y, p<<7 | t>>16, t>>8 & 255, t & 255
@@ -132,6 +142,7 @@ def test_encoder_refuses_what_the_format_cannot_hold() -> None:
 
 
 # --- spike tensors and tonic ----------------------------------------------------------------
+
 
 def test_spike_tensor_is_time_major_and_binary() -> None:
     samples = [random_events(500, 3000, seed=s) for s in range(4)]

@@ -43,9 +43,7 @@ FASHION_README_ABBREV = {
 
 def idx_bytes(array: np.ndarray) -> bytes:
     """Encode a uint8 array in the IDX format (big-endian dims after the magic number)."""
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape
-    )
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     return header + array.astype(np.uint8).tobytes()
 
 
