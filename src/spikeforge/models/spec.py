@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from spikeforge.neurons import IF, LI, LIF, Neuron, Reset
-from spikeforge.surrogate import FastSigmoid, Surrogate
+from spikeforge.surrogate import Arctan, Surrogate
 
 __all__ = ["NeuronKind", "NeuronSpec", "Readout"]
 
@@ -33,7 +33,7 @@ class NeuronSpec:
     beta: float = 0.9
     threshold: float = 1.0
     reset: Reset = Reset.SUBTRACT
-    surrogate: Surrogate = field(default_factory=FastSigmoid)
+    surrogate: Surrogate = field(default_factory=Arctan)
     detach_reset: bool = True
     learn_beta: bool = False
     learn_threshold: bool = False

@@ -27,7 +27,7 @@ from spikeforge.neurons.params import (
     read_decay,
     read_threshold,
 )
-from spikeforge.surrogate import FastSigmoid, Surrogate, spike
+from spikeforge.surrogate import Arctan, Surrogate, spike
 
 __all__ = ["IF", "LIF", "LIFState", "lif_step"]
 
@@ -113,7 +113,7 @@ class LIF(Neuron):
         make_decay(self, beta, learn=learn_beta, shape=self.shape)
         make_threshold(self, threshold, learn=learn_threshold, shape=self.shape)
         self.reset = reset
-        self.surrogate = surrogate if surrogate is not None else FastSigmoid()
+        self.surrogate = surrogate if surrogate is not None else Arctan()
         self.detach_reset = bool(detach_reset)
 
     @property
