@@ -10,6 +10,8 @@ count_cross_entropy        ``CE(n, y)`` (counts as logits)                      
 count_mse                  ``mean_c (n_c / T - r_c)^2``, ``r_y = correct_rate``,  rate
                            ``r_c = incorrect_rate`` otherwise
 ttfs_cross_entropy         ``CE(-t_soft / temperature, y)``                        ttfs
+isi_cross_entropy          ``CE(-isi_soft / temperature, y)                        isi
+                           + CE(-t_soft / temperature, y)``
 membrane_cross_entropy     ``CE(mean_t U[t], y)`` or ``CE(max_t U[t], y)``         membrane
 tet_loss                   ``(1 - lam) mean_t CE(O[t], y)                          membrane
                            + lam mean_t mean_c (O[t]_c - phi)^2``
@@ -24,7 +26,20 @@ given no earlier spike, with ``T`` for "never"::
 For binary spikes it equals the first spike step (or ``T``), and its gradient flows through
 the surrogate of every step up to the first spike: ``d t_soft / d s[m] = m - t_first < 0``
 for steps ``m`` before the first spike, so pushing the correct class's membrane up moves its
-first spike earlier; a silent class still gets gradient at every step. The TET loss is
+first spike earlier; a silent class still gets gradient at every step.
+
+The soft first inter-spike interval (:func:`soft_first_isi`) is, under the same reading, the
+expected ``t2 - t1`` of the first two spikes, with ``T`` when there are fewer than two
+(censored at the window). It is computed by a forward recursion over ``t`` on the
+probabilities ``p0`` (no spike yet), ``p1`` (exactly one) and ``A = E[t1; exactly one]``::
+
+    isi += (t p1 - A) s[t];  A <- A (1 - s[t]) + t p0 s[t]
+    p1 <- p1 (1 - s[t]) + p0 s[t];  p0 <- p0 (1 - s[t])
+    isi += T (p0 + p1)   # after the last step
+
+It equals the first ISI (or ``T``) on binary trains. Since a silent neuron gets no gradient
+from it, the ISI loss adds the TTFS term: the target class learns to fire first and then
+again soon. The TET loss is
 Deng et al., ICLR 2022 ("Temporal efficient training of spiking neural network via
 gradient re-weighting"), ``O[t]`` the output at step ``t`` and ``phi`` the MSE target.
 """
@@ -41,7 +56,9 @@ from spikeforge.errors import ConfigError
 __all__ = [
     "count_cross_entropy",
     "count_mse",
+    "isi_cross_entropy",
     "membrane_cross_entropy",
+    "soft_first_isi",
     "soft_first_spike_time",
     "tet_loss",
     "ttfs_cross_entropy",
@@ -100,9 +117,51 @@ def ttfs_cross_entropy(spikes: Tensor, target: Tensor, *, temperature: float = 1
         temperature: in steps (> 0); a first-spike lead of ``temperature`` steps is worth
             one unit of logit.
     """
-    if not temperature > 0:
-        raise ConfigError(f"ttfs_cross_entropy: temperature must be > 0, got {temperature!r}")
+    _check_temperature("ttfs_cross_entropy", temperature)
     return F.cross_entropy(-soft_first_spike_time(spikes) / temperature, target)
+
+
+def soft_first_isi(spikes: Tensor) -> Tensor:
+    """Differentiable first inter-spike interval in steps, ``[T, B, C] -> [B, C]``
+    (recursion in the module docstring); ``T`` for neurons with fewer than two spikes.
+    Spikes are clipped to ``[0, 1]``."""
+    s = spikes.clamp(0.0, 1.0)
+    num_steps = s.shape[0]
+    p0 = torch.ones_like(s[0])
+    p1 = torch.zeros_like(s[0])
+    first = torch.zeros_like(s[0])
+    isi = torch.zeros_like(s[0])
+    for t in range(num_steps):
+        st = s[t]
+        isi = isi + (t * p1 - first) * st
+        first = first * (1.0 - st) + t * p0 * st
+        p1 = p1 * (1.0 - st) + p0 * st
+        p0 = p0 * (1.0 - st)
+    return isi + num_steps * (p0 + p1)
+
+
+def _check_temperature(name: str, temperature: float) -> None:
+    if not temperature > 0:
+        raise ConfigError(f"{name}: temperature must be > 0, got {temperature!r}")
+
+
+def isi_cross_entropy(spikes: Tensor, target: Tensor, *, temperature: float = 1.0) -> Tensor:
+    """Inter-spike-interval loss: ``CE(-isi_soft / temperature) + CE(-t_soft / temperature)``.
+
+    Trains the target class to fire first and to fire its second spike soon after, matching
+    :func:`spikeforge.decode.decide_isi` (shortest first ISI wins, ties to the earlier first
+    spike).
+
+    Args:
+        spikes: ``[T, B, C]`` output spikes. target: int64 ``[B]``.
+        temperature: in steps (> 0).
+    """
+    _check_temperature("isi_cross_entropy", temperature)
+    isi = soft_first_isi(spikes)
+    first = soft_first_spike_time(spikes)
+    return F.cross_entropy(-isi / temperature, target) + F.cross_entropy(
+        -first / temperature, target
+    )
 
 
 def membrane_cross_entropy(
