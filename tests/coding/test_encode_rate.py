@@ -55,6 +55,20 @@ def test_rate_in_hz_saturates_never_drops(hz: float) -> None:
         assert low <= total <= high
 
 
+def test_rate_sweep_in_hz_tracks_min_one_r_dt() -> None:
+    """C14 sweep: 0 ... 9900 Hz in steps of 100, 100 neurons x 200 steps of 1 ms; every count
+    lies in its binomial bounds, so counts rise with the rate and never drop at high rates."""
+    n, steps = 100, 200
+    hz = torch.arange(0.0, 10000.0, 100.0, dtype=torch.float64)
+    x = hz.repeat_interleave(n)
+    spikes = encode.rate(x, steps, gain=1e-3, clamp=True, generator=_gen(11))
+    totals = spikes.sum(0).reshape(len(hz), n).sum(1)
+    for r, total in zip(hz.tolist(), totals.tolist(), strict=True):
+        p = min(1.0, r * 1e-3)
+        low, high = stats.binom.interval(1 - ALPHA / len(hz), n * steps, p)
+        assert low <= total <= high, (r, total)
+
+
 def test_rate_gain_scales_probability() -> None:
     n, steps, gain = 100, 400, 0.5
     x = torch.full((n,), 0.8, dtype=torch.float64)

@@ -78,6 +78,18 @@ def test_log_latency_normalized_spans_window() -> None:
     assert math.isinf(float(t[3])) and math.isinf(float(t[4]))
 
 
+def test_latency_window_shorter_than_sequence() -> None:
+    steps, window = 10, 5
+    x = torch.tensor(XS, dtype=torch.float64)
+    spikes = encode.latency(x, steps, window=window)
+    assert spikes.shape == (steps, len(XS))
+    times = [(window - 1) * (1 - v) if v > 0 else math.inf for v in XS]
+    assert _spike_steps(spikes) == _expected(times, window)
+    assert float(spikes[window:].sum()) == 0.0
+    with pytest.raises(ConfigError, match="window"):
+        encode.latency(x, steps, window=steps + 1)
+
+
 def test_latency_max_intensity_ties_and_order() -> None:
     x = torch.tensor([1.0, 0.6, 0.6, 0.3, 1.0])
     spikes = encode.latency(x, 11)
@@ -186,7 +198,7 @@ ENCODERS = {
 @settings(max_examples=25, deadline=None)
 @given(
     shape=st.lists(st.integers(1, 4), min_size=1, max_size=3),
-    dtype=st.sampled_from([torch.float32, torch.float64]),
+    dtype=st.sampled_from([torch.float16, torch.bfloat16, torch.float32, torch.float64]),
     name=st.sampled_from(sorted(ENCODERS)),
     seed=st.integers(0, 2**31 - 1),
 )
