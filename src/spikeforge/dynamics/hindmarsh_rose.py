@@ -1,7 +1,7 @@
 """Hindmarsh–Rose model (dimensionless time and variables).
 
     dx/dt = y - a x^3 + b x^2 - z + I
-    dy/dt = c - d x^2
+    dy/dt = c - d x^2 - y
     dz/dt = r (s (x - x_R) - z)
 
 Standard parameters a = 1, b = 3, c = 1, d = 5, s = 4, x_R = -1.6, r = 0.001. The slow
@@ -54,7 +54,7 @@ def hr_rhs(y: torch.Tensor, current: torch.Tensor, p: HRParams) -> torch.Tensor:
     return torch.stack(
         (
             yy - p.a * x2 * x + p.b * x2 - z + current,
-            p.c - p.d * x2,
+            p.c - p.d * x2 - yy,
             p.r * (p.s * (x - p.x_r) - z),
         ),
         dim=-1,
@@ -62,10 +62,10 @@ def hr_rhs(y: torch.Tensor, current: torch.Tensor, p: HRParams) -> torch.Tensor:
 
 
 def hr_linear(y: torch.Tensor, current: torch.Tensor, p: HRParams) -> torch.Tensor:
-    """Diagonal Jacobian ``[..., 3]``: ``(-3 a x^2 + 2 b x, 0, -r)``."""
+    """Diagonal Jacobian ``[..., 3]``: ``(-3 a x^2 + 2 b x, -1, -r)``."""
     x = y[..., 0]
     zero = torch.zeros_like(x)
-    return torch.stack((-3.0 * p.a * x * x + 2.0 * p.b * x, zero, zero - p.r), dim=-1)
+    return torch.stack((-3.0 * p.a * x * x + 2.0 * p.b * x, zero - 1.0, zero - p.r), dim=-1)
 
 
 def hr_fast_nullclines(
@@ -92,3 +92,24 @@ def hr_initial_state(p: HRParams, batch: int, dtype: torch.dtype = torch.float64
     """Initial state ``[B, 3]`` = ``(x_init, y_init, z_init)``."""
     zero = torch.zeros(batch, dtype=dtype)
     return torch.stack((zero + p.x_init, zero + p.y_init, zero + p.z_init), dim=-1)
+
+
+def hr_fast_system(p: HRParams, z: float) -> System:
+    """The fast subsystem ``(x, y)`` with the slow variable frozen at ``z``."""
+
+    def rhs(y: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        full = torch.cat((y, torch.zeros_like(y[..., :1]) + z), dim=-1)
+        return hr_rhs(full, current, p)[..., :2]
+
+    def linear(y: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        full = torch.cat((y, torch.zeros_like(y[..., :1]) + z), dim=-1)
+        return hr_linear(full, current, p)[..., :2]
+
+    return System(
+        name="Hindmarsh-Rose fast subsystem",
+        variables=("x", "y"),
+        rhs=rhs,
+        linear=linear,
+        spike_threshold=p.spike_threshold,
+        time_unit="1",
+    )

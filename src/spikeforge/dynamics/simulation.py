@@ -54,6 +54,11 @@ class Trajectory:
         return self.states[..., self.variables.index(name)]
 
 
+def n_steps(duration: float, dt: float) -> int:
+    """Number of steps of ``dt`` in ``duration`` (rounded to the nearest integer)."""
+    return round(duration / dt)
+
+
 def _check_finite(system: System, states: list[torch.Tensor], dt: float, method: Method) -> None:
     recent = torch.stack(states[-_CHECK_EVERY - 1 :])
     bad = ~torch.isfinite(recent).reshape(recent.shape[0], -1).all(dim=1)
