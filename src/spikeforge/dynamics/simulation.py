@@ -72,36 +72,55 @@ def _check_finite(system: System, states: list[torch.Tensor], dt: float, method:
         )
 
 
+def _crossing_offset(
+    fired: torch.Tensor, v: torch.Tensor, v_new: torch.Tensor, threshold: float | torch.Tensor
+) -> torch.Tensor:
+    """Fraction ``θ in [0, 1]`` of the step at which ``v`` reaches ``threshold`` (linear
+    interpolation), 0 where ``fired`` is False. Shapes ``[B]``."""
+    denom = torch.where(fired, v_new - v, torch.ones_like(v))
+    theta = torch.where(fired, (threshold - v) / denom, torch.zeros_like(v))
+    return torch.clamp(theta, 0.0, 1.0)
+
+
 def _reset_step(
     reset: Reset,
     method: Method,
     system: System,
     y: torch.Tensor,
-    refractory: torch.Tensor,
+    refractory: torch.Tensor | None,
     current: torch.Tensor,
     dt: float,
     tol: Tolerance,
     h: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float]:
-    held = torch.clamp(refractory, max=dt)  # [B] time spent clamped at the step start
-    free = (dt - held).unsqueeze(-1)  # [B, 1]
-    y_new, h = advance(method, system, y, current, free, tol, h)
-    v, v_new = y[..., 0], y_new[..., 0]
-    fired = (v_new >= reset.threshold) & (free.squeeze(-1) > 0)
-    denom = torch.where(fired, v_new - v, torch.ones_like(v))
-    theta = torch.where(fired, (reset.threshold - v) / denom, torch.zeros_like(v))
-    theta = torch.clamp(theta, 0.0, 1.0)
-    offset = held + theta * free.squeeze(-1)  # crossing time after the step start
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None, float]:
+    """One step of a reset model; ``refractory`` is ``None`` when no neuron is refractory.
+
+    Returns ``(y_new, refractory, fired [B], offset [B] or None when nobody fired, h)``.
+    """
+    if refractory is None:
+        held: torch.Tensor | float = 0.0
+        free: torch.Tensor | float = dt
+        y_new, h = advance(method, system, y, current, dt, tol, h)
+        fired = y_new[..., 0] >= reset.threshold
+    else:
+        held = torch.clamp(refractory, max=dt)  # [B] time spent clamped at the step start
+        free = dt - held  # [B]
+        y_new, h = advance(method, system, y, current, free.unsqueeze(-1), tol, h)
+        fired = (y_new[..., 0] >= reset.threshold) & (free > 0)
+    if not bool(fired.any()):
+        left = None if refractory is None else refractory - held
+        if left is not None and not bool((left > 0).any()):
+            left = None
+        return y_new, left, fired, None, h
+    theta = _crossing_offset(fired, y[..., 0], y_new[..., 0], reset.threshold)
+    offset = held + theta * free  # crossing time after the step start
     y_cross = y + theta.unsqueeze(-1) * (y_new - y)
     after = dt - offset - reset.refractory  # time left to integrate after the refractory
-    if bool(fired.any()):
-        span = torch.where(fired, torch.clamp(after, min=0.0), torch.zeros_like(after))
-        y_after, _ = advance(method, system, reset.apply(y_cross), current, span.unsqueeze(-1), tol)
-        y_out = torch.where(fired.unsqueeze(-1), y_after, y_new)
-    else:
-        y_out = y_new
-    refr_out = torch.where(fired, torch.clamp(-after, min=0.0), refractory - held)
-    return y_out, refr_out, fired, offset, h
+    span = torch.where(fired, torch.clamp(after, min=0.0), torch.zeros_like(after))
+    y_after, _ = advance(method, system, reset.apply(y_cross), current, span.unsqueeze(-1), tol)
+    y_out = torch.where(fired.unsqueeze(-1), y_after, y_new)
+    remaining = torch.zeros_like(offset) if refractory is None else refractory - held
+    return y_out, torch.where(fired, torch.clamp(-after, min=0.0), remaining), fired, offset, h
 
 
 def simulate(
@@ -146,7 +165,8 @@ def simulate(
     current = current.to(y0.dtype).expand(current.shape[0], y0.shape[0])
     steps, batch = current.shape
     y, h = y0, 1.0
-    refractory = torch.zeros(batch, dtype=y0.dtype)
+    refractory: torch.Tensor | None = None
+    no_offset = torch.zeros(batch, dtype=y0.dtype)
     states, events, offsets = [y0], [], []
     for k in range(steps):
         i_k = current[k]
@@ -154,10 +174,9 @@ def simulate(
             y_new, h = advance(method, system, y, i_k, dt, tol, h)
             v, v_new = y[..., 0], y_new[..., 0]
             fired = (v < system.spike_threshold) & (v_new >= system.spike_threshold)
-            denom = torch.where(fired, v_new - v, torch.ones_like(v))
-            offset = torch.where(
-                fired, dt * (system.spike_threshold - v) / denom, torch.zeros_like(v)
-            )
+            offset = None
+            if bool(fired.any()):
+                offset = dt * _crossing_offset(fired, v, v_new, system.spike_threshold)
         else:
             y_new, refractory, fired, offset, h = _reset_step(
                 system.reset, method, system, y, refractory, i_k, dt, tol, h
@@ -165,7 +184,7 @@ def simulate(
         y = y_new
         states.append(y)
         events.append(fired)
-        offsets.append(offset)
+        offsets.append(no_offset if offset is None else offset)
         if (k + 1) % _CHECK_EVERY == 0 or k + 1 == steps:
             _check_finite(system, states, dt, method)
     t = torch.arange(steps + 1, dtype=torch.float64) * dt
