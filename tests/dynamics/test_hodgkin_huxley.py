@@ -11,13 +11,14 @@ import torch
 from spikeforge.dynamics import HHParams, Method, hh_initial_state, hh_system, simulate
 from spikeforge.dynamics.analysis import hh_gating_curves
 from spikeforge.dynamics.hodgkin_huxley import hh_rates, hh_steady_state
+from spikeforge.dynamics.simulation import Trajectory
 from spikeforge.dynamics.spikes import firing_rate, isi_mean
 from spikeforge.errors import ConfigError, SimulationError
 
 P = HHParams()
 
 
-def _run(current: float | torch.Tensor, duration: float, dt: float, method: Method):
+def _run(current: float | torch.Tensor, duration: float, dt: float, method: Method) -> Trajectory:
     cur = torch.as_tensor(current, dtype=torch.float64).reshape(1, -1)
     y0 = hh_initial_state(P, cur.shape[1])
     with torch.no_grad():

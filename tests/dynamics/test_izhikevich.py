@@ -17,6 +17,7 @@ from spikeforge.dynamics import (
     lif_system,
     simulate,
 )
+from spikeforge.dynamics.simulation import Trajectory
 from spikeforge.dynamics.spikes import spike_count
 from spikeforge.errors import ConfigError
 
@@ -31,7 +32,7 @@ def _g(v: float, u: float, a: float = 0.02, b: float = 0.2) -> float:
     return a * (b * v - u)
 
 
-def _one_step(v: float, u: float, method: Method, dt: float = 1.0):
+def _one_step(v: float, u: float, method: Method, dt: float = 1.0) -> Trajectory:
     y0 = torch.tensor([[v, u]], dtype=torch.float64)
     return simulate(izhikevich_system(RS), y0, torch.full((1, 1), 10.0, dtype=torch.float64), dt,
                     method)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 from functools import cache
@@ -53,7 +54,9 @@ def load_kernel() -> ctypes.CDLL:
             "use spikeforge.dynamics.simulation.simulate"
         )
     source = _SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join((compiler, *_FLAGS)).encode()).hexdigest()[:16]
+    # -march=native: the binary is only valid on this kind of machine, so the host is in the key
+    tag = " ".join((compiler, *_FLAGS, platform.node(), platform.machine()))
+    key = hashlib.sha256(source + tag.encode()).hexdigest()[:16]
     target = _cache_dir() / f"hh_kernel_{key}.so"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,8 @@ class Trajectory:
         spikes: the spike times (crossings interpolated within the step).
         variables: names of the ``D`` state variables.
         dt: the output step.
+        refractory: ``[B]`` refractory time left at the end (model time unit; zeros for
+            models without a reset). Pass it with ``states[-1]`` to continue the run.
     """
 
     t: torch.Tensor
@@ -48,6 +50,7 @@ class Trajectory:
     spikes: SpikeTimes
     variables: tuple[str, ...]
     dt: float
+    refractory: torch.Tensor
 
     def variable(self, name: str) -> torch.Tensor:
         """The trace ``[T+1, B]`` of the state variable ``name``."""
@@ -130,6 +133,7 @@ def simulate(
     dt: float,
     method: Method = Method.RK4,
     tol: Tolerance = DEFAULT_TOLERANCE,
+    refractory: torch.Tensor | None = None,
 ) -> Trajectory:
     """Integrate ``system`` from ``y0`` under ``current`` on the grid ``k dt``.
 
@@ -141,6 +145,9 @@ def simulate(
         dt: output step (> 0, model time unit).
         method: integration method.
         tol: tolerances of :attr:`Method.DOPRI5` (ignored by fixed-step methods).
+        refractory: ``[B]`` refractory time left at the start (reset models; default none),
+            e.g. ``Trajectory.refractory`` of a previous run, so that a run of ``T1 + T2``
+            steps equals ``T1`` steps then ``T2`` steps.
 
     Returns:
         A :class:`Trajectory` with ``T + 1`` samples.
@@ -156,16 +163,20 @@ def simulate(
             f"{system.name}: initial state must have shape [B, {len(system.variables)}], "
             f"got {list(y0.shape)}"
         )
-    if current.dim() != 2:
+    if current.dim() != 2 or current.shape[1] not in (1, y0.shape[0]):
         raise ConfigError(
-            f"{system.name}: current must have shape [T, B], got {list(current.shape)}"
+            f"{system.name}: current must have shape [T, {y0.shape[0]}] or [T, 1], got "
+            f"{list(current.shape)}"
         )
     if system.check_step is not None:
         system.check_step(dt, method)
     current = current.to(y0.dtype).expand(current.shape[0], y0.shape[0])
     steps, batch = current.shape
     y, h = y0, 1.0
-    refractory: torch.Tensor | None = None
+    if refractory is not None:
+        refractory = refractory.to(y0.dtype).expand(batch)
+        if not bool((refractory > 0).any()):
+            refractory = None
     no_offset = torch.zeros(batch, dtype=y0.dtype)
     states, events, offsets = [y0], [], []
     for k in range(steps):
@@ -194,4 +205,5 @@ def simulate(
         spikes = from_events(
             torch.zeros(0, batch, dtype=torch.bool), torch.zeros(0, batch, dtype=y0.dtype), dt
         )
-    return Trajectory(t, torch.stack(states), spikes, system.variables, dt)
+    left = torch.zeros(batch, dtype=y0.dtype) if refractory is None else refractory
+    return Trajectory(t, torch.stack(states), spikes, system.variables, dt, left)
