@@ -56,8 +56,8 @@ def test_fi_curve_writes_currents_and_rates(tmp_path: Path) -> None:
     assert rates[0] == 0.0 and rates[1] == 0.0
     for current, rate in zip(summary["currents"][2:], rates[2:], strict=True):
         isi = 10.0 * math.log(10 * current / (10 * current - 15.0)) + 2.0
-        # rate counted in the last 100 ms: the count is off by at most one spike (10 Hz)
-        assert rate == pytest.approx(1000.0 / isi, abs=10.0)
+        # 1 / mean ISI over the last 100 ms; ISIs exact to dt^2 / (8 tau) = 1.25e-4 ms
+        assert rate == pytest.approx(1000.0 / isi, rel=1e-4)
     assert (out / "fi_curve.csv").read_text().startswith("current_nA,rate_hz")
 
 

@@ -131,6 +131,10 @@ def _build_current(
     return stimulus.noisy(amp, args.noise_std, steps, gen)
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 def _json_list(t: torch.Tensor) -> list[Any]:
     return [None if not math.isfinite(x) else x for x in t.double().tolist()]
 
@@ -168,7 +172,7 @@ def _figures(kind: ModelKind, spec: ModelSpec, traj: Trajectory, params: Any,
         pp = izhikevich_phase_portrait(params, i0, y0, duration=float(traj.t[-1]), dt=traj.dt)
     elif kind is ModelKind.HR:
         z = float(traj.variable("z")[:, 0].mean())
-        pp = hr_fast_phase_portrait(params, i0, z, y0[:, :2], duration=50.0, dt=0.01)
+        pp = hr_fast_phase_portrait(params, i0, z, y0[:, :2], duration=20.0, dt=0.02)
     else:
         return paths
     paths.append(plot.plot_phase_portrait(pp, out / "phase.png", f"{kind.value} phase plane"))
@@ -233,11 +237,13 @@ def run(args: argparse.Namespace) -> int:
         "first_spike_latency": _json_list(first_spike_latency(sp, args.onset)),
     }
     tu = "ms" if system.time_unit == "ms" else "time units"
+    rate_unit = "Hz" if system.time_unit == "ms" else "per time unit"
     print(f"{kind.value} ({method.value}, dt={dt:g}, duration={duration:g} {tu}):")
     for b, times in enumerate(per_neuron):
         shown = ", ".join(f"{t:.3f}" for t in times[:20]) + (" ..." if len(times) > 20 else "")
-        print(f"  neuron {b}: {stats['spike_count'][b]} spikes, rate {stats['rate_hz'][b]:.4g} Hz, "
-              f"ISI mean {stats['isi_mean'][b]}, ISI CV {stats['isi_cv'][b]}")
+        print(f"  neuron {b}: {stats['spike_count'][b]} spikes, rate {stats['rate_hz'][b]:.4g} "
+              f"{rate_unit}, "
+              f"ISI mean {_fmt(stats['isi_mean'][b])} {tu}, ISI CV {_fmt(stats['isi_cv'][b])}")
         print(f"    spike times ({tu}): {shown}")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

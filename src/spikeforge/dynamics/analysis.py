@@ -18,7 +18,7 @@ from spikeforge.dynamics.izhikevich import (
     izhikevich_system,
 )
 from spikeforge.dynamics.simulation import Trajectory, n_steps, simulate
-from spikeforge.dynamics.spikes import SpikeTimes, firing_rate
+from spikeforge.dynamics.spikes import SpikeTimes, firing_rate, isi_mean, spike_count
 from spikeforge.dynamics.system import System
 
 
@@ -28,8 +28,8 @@ class FICurve:
 
     Attributes:
         currents: ``[B]`` currents (model current unit).
-        rates_hz: ``[B]`` steady rates, spikes per second (per unit time for dimensionless
-            models) counted in ``[settle, duration)``.
+        rates_hz: ``[B]`` steady rates in ``[settle, duration)`` (see :func:`steady_rate`),
+            spikes per second (per unit time for dimensionless models).
         spikes: all spike times of the simulation.
     """
 
@@ -63,7 +63,15 @@ def fi_curve(
     start = duration / 2.0 if settle is None else settle
     traj = simulate(system, y0, currents.reshape(1, -1).expand(steps, -1), dt, method)
     window = traj.spikes.window(start, steps * dt)
-    return FICurve(currents, firing_rate(window, system.seconds_per_time_unit), traj.spikes)
+    return FICurve(currents, steady_rate(window, system.seconds_per_time_unit), traj.spikes)
+
+
+def steady_rate(spikes: SpikeTimes, seconds_per_unit: float = 1e-3) -> torch.Tensor:
+    """Rate per neuron ``[B]`` (spikes per second): ``1 / mean ISI`` for neurons with at
+    least two spikes (no counting quantum of ``1 / duration``), else count / duration."""
+    by_isi = 1.0 / (isi_mean(spikes) * seconds_per_unit)
+    by_count = firing_rate(spikes, seconds_per_unit)
+    return torch.where(spike_count(spikes) >= 2, by_isi, by_count)
 
 
 def onset_current(curve: FICurve) -> float:
