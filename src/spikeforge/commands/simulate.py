@@ -172,7 +172,9 @@ def _figures(kind: ModelKind, spec: ModelSpec, traj: Trajectory, params: Any,
         pp = izhikevich_phase_portrait(params, i0, y0, duration=float(traj.t[-1]), dt=traj.dt)
     elif kind is ModelKind.HR:
         z = float(traj.variable("z")[:, 0].mean())
-        pp = hr_fast_phase_portrait(params, i0, z, y0[:, :2], duration=20.0, dt=0.02)
+        picks = torch.linspace(0, traj.states.shape[0] - 1, 4).round().long()
+        starts = traj.states[picks, 0, :2].detach()  # four points of the simulated orbit
+        pp = hr_fast_phase_portrait(params, i0, z, starts, duration=20.0, dt=0.02)
     else:
         return paths
     paths.append(plot.plot_phase_portrait(pp, out / "phase.png", f"{kind.value} phase plane"))

@@ -53,8 +53,16 @@ def plot_phase_portrait(pp: PhasePortrait, path: Path, title: str) -> Path:
     for k in range(traj.shape[1]):
         ax.plot(traj[:, k, 0], traj[:, k, 1], lw=0.8)
         ax.plot(traj[0, k, 0], traj[0, k, 1], "o", ms=3)
-    lo, hi = traj[..., 1].min(), traj[..., 1].max()
-    pad = 0.2 * (hi - lo) + 1e-9
+    # vertical range: the trajectories and the nullclines over the trajectories' x range
+    x_lo, x_hi = traj[..., 0].min(), traj[..., 0].max()
+    x_pad = 0.1 * (x_hi - x_lo) + 1e-9
+    near = (grid >= x_lo - x_pad) & (grid <= x_hi + x_pad)
+    values = [traj[..., 1].ravel()]
+    values += [pp.nullcline_x.numpy()[near], pp.nullcline_y.numpy()[near]]
+    lo = min(float(v.min()) for v in values if v.size)
+    hi = max(float(v.max()) for v in values if v.size)
+    ax.set_xlim(x_lo - x_pad, x_hi + x_pad)
+    pad = 0.1 * (hi - lo) + 1e-9
     ax.set_ylim(lo - pad, hi + pad)
     ax.set_xlabel(pp.labels[0])
     ax.set_ylabel(pp.labels[1])
