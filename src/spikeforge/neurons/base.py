@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from spikeforge.errors import StateError
+from spikeforge.errors import ConfigError, StateError
 
 __all__ = ["Neuron", "NeuronTrace", "Reset", "check_input", "check_state", "detach_state", "unroll"]
 
@@ -87,6 +87,10 @@ def check_input(name: str, x: Tensor) -> None:
         )
     if not x.is_floating_point():
         raise StateError(f"{name}: input must be a floating-point tensor, got {x.dtype}")
+    if x.shape[0] < 1:
+        raise StateError(
+            f"{name}: input must have at least one time step, got shape {tuple(x.shape)}"
+        )
 
 
 def check_state(name: str, state: Any, step_shape: torch.Size) -> None:
@@ -121,6 +125,12 @@ class Neuron(nn.Module):
     def _prepare(self, x: Tensor, state: Any) -> Any:
         name = type(self).__name__
         check_input(name, x)
+        shape = getattr(self, "shape", ())
+        if shape and tuple(x.shape[2:]) != shape:
+            raise ConfigError(
+                f"{name} was built for neuron shape {shape} but the input is [T, B, ...] = "
+                f"{tuple(x.shape)}"
+            )
         if state is None:
             return self.initial_state(x[0])
         check_state(name, state, x.shape[1:])
