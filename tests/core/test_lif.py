@@ -344,7 +344,8 @@ def test_c03_fresh_state_after_a_spike_is_rest(make_neuron):
 
 def test_c05_state_of_another_batch_size_raises(make_neuron):
     neuron = make_neuron()
-    out1, state1 = neuron(torch.full((1, 1, 2), 0.5))
+    _, state1 = neuron(torch.full((1, 1, 2), 0.5))
+    assert torch.equal(state1.v, torch.full((1, 2), 0.5))
     with pytest.raises(StateError, match="state=None") as err:
         neuron(torch.zeros(1, 4, 2), state1)  # must not broadcast 0.45 over four samples
     assert "\n" not in str(err.value)
