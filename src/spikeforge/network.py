@@ -47,9 +47,14 @@ class Sequential(nn.Sequential):
                 f"Sequential: state has {len(state)} entries but the network has {len(self)} "
                 "layers; pass state=None to start from rest"
             )
+        if not isinstance(x, Tensor):
+            raise StateError(
+                f"Sequential: input must be a torch.Tensor [T, B, ...] (or [B, ...] with "
+                f"num_steps), got {type(x).__name__}"
+            )
         if num_steps is not None:
-            if num_steps < 1:
-                raise ConfigError(f"num_steps must be >= 1, got {num_steps}")
+            if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+                raise ConfigError(f"num_steps must be an integer >= 1, got {num_steps!r}")
             h = x.unsqueeze(0)  # static: [1, B, ...]
         else:
             h = x
