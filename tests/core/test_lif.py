@@ -136,9 +136,7 @@ def test_if_integer_crossing_pins_heaviside_at_zero():
     steps=st.integers(1, 30),
     seed=st.integers(0, 2**16),
 )
-def test_lif_with_spikes_equals_the_documented_rule(
-    lif_reference, beta, theta, reset, steps, seed
-):
+def test_lif_with_spikes_equals_the_documented_rule(lif_reference, beta, theta, reset, steps, seed):
     g = torch.Generator().manual_seed(seed)
     current = torch.rand(steps, 2, 3, generator=g, dtype=F64) * 1.5 - 0.2
     trace = LIF(beta, threshold=theta, reset=reset).double().trace(current)

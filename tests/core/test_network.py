@@ -173,13 +173,14 @@ def test_c05_sample_alone_equals_sample_in_batch_and_permutations(seed, batch):
     net = _linear_lif()
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(5, batch, 2, generator=g, dtype=F64) * 2
-    out, _ = net(x)
+    out, state = net(x)
     for i in range(batch):
         alone, _ = net(x[:, i : i + 1])
         torch.testing.assert_close(alone[:, 0], out[:, i], rtol=0, atol=1e-6)
     perm = torch.randperm(batch, generator=g)
     out_p, state_p = net(x[:, perm])
     assert torch.equal(out_p, out[:, perm])
+    assert torch.equal(state_p[1].v, state[1].v[perm])
 
 
 def test_c05_transposed_input_does_not_pass_silently():
