@@ -63,7 +63,7 @@ def inverse_softplus(y: Tensor) -> Tensor:
 def _as_tensor(
     name: str, value: float | Sequence[float] | Tensor, shape: tuple[int, ...]
 ) -> Tensor:
-    t = torch.as_tensor(value, dtype=torch.get_default_dtype()).clone()
+    t = torch.as_tensor(value, dtype=torch.get_default_dtype()).detach().clone()
     if shape:
         try:
             t = t.expand(shape).clone()
