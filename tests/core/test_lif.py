@@ -392,6 +392,18 @@ def test_c17_double_then_fresh_state_is_float64(make_neuron):
     assert isinstance(final, LIState if isinstance(neuron, LI) else LIFState)
 
 
+def test_c17_state_and_output_follow_the_module_device(make_neuron):
+    # The "meta" device stands in for an accelerator: nothing may fall back to the CPU.
+    kw = {} if isinstance(make_neuron(), IF) else {"learn_beta": True}
+    neuron = make_neuron(**kw).to("meta")
+    assert all(t.device.type == "meta" for t in [*neuron.buffers(), *neuron.parameters()])
+    x = torch.zeros(3, 2, 4, device="meta")
+    assert neuron.initial_state(x[0]).v.device.type == "meta"
+    trace = neuron.trace(x)
+    assert trace.output.device.type == trace.state.v.device.type == "meta"
+    assert trace.output.shape == (3, 2, 4)
+
+
 # ---------------------------------------------------------------- bad inputs
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -228,3 +229,22 @@ def test_per_neuron_parameters_act_per_neuron():
 def test_inverse_softplus_inverts_softplus(y):
     t = torch.tensor(y, dtype=F64)
     assert torch.nn.functional.softplus(inverse_softplus(t)).item() == pytest.approx(y, rel=1e-9)
+
+
+@pytest.mark.parametrize("learn", [False, True])
+def test_parameters_given_as_tensors_with_grad_are_copied_not_linked(learn):
+    beta = torch.tensor(0.9, requires_grad=True)
+    theta = torch.tensor([1.0, 2.0], requires_grad=True) * 1.0  # not a leaf
+    lif = LIF(beta, threshold=theta, shape=(2,), learn_beta=learn, learn_threshold=learn)
+    for t in [*lif.buffers(), *lif.parameters()]:
+        assert t.grad_fn is None  # no link to the caller's graph
+    assert all(not b.requires_grad for b in lif.buffers())
+    clone = copy.deepcopy(lif)
+    x = torch.rand(3, 1, 2)
+    for _ in range(2):  # backward twice: no shared, already-freed graph
+        lif.trace(x.requires_grad_()).membrane.sum().backward()
+    assert beta.grad is None
+    assert torch.equal(clone(x)[0], lif(x)[0])
+    with torch.no_grad():
+        beta.fill_(0.1)
+    assert lif.beta.detach().tolist() == pytest.approx([0.9, 0.9])
