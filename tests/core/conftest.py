@@ -7,6 +7,7 @@ hypothesis's health check); the factories build a fresh module per call.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pytest
 import torch
@@ -14,13 +15,33 @@ import torch
 from spikeforge.neurons import IF, LI, LIF, Neuron, Reset
 from spikeforge.surrogate import Arctan, FastSigmoid, Sigmoid, Surrogate, Triangle
 
-#: Every neuron class in every reset mode it has, as (id, factory(**kwargs) -> Neuron).
-NEURON_CONFIGS: list[tuple[str, Callable[..., Neuron]]] = [
-    ("lif-subtract", lambda **kw: LIF(0.875, reset=Reset.SUBTRACT, **kw)),
-    ("lif-zero", lambda **kw: LIF(0.875, reset=Reset.ZERO, **kw)),
-    ("if-subtract", lambda **kw: IF(reset=Reset.SUBTRACT, **kw)),
-    ("if-zero", lambda **kw: IF(reset=Reset.ZERO, **kw)),
-    ("li", lambda **kw: LI(0.875, **kw)),
+
+@dataclass(frozen=True)
+class NeuronConfig:
+    """One neuron class in one reset mode: call it (with constructor keywords) to build one.
+
+    ``learnable`` holds the keywords that make every trainable parameter of the class learnable.
+    """
+
+    name: str
+    build: Callable[..., Neuron]
+    learnable: dict[str, bool] = field(default_factory=dict)
+
+    def __call__(self, **kwargs) -> Neuron:
+        return self.build(**kwargs)
+
+
+_LIF_LEARN = {"learn_beta": True, "learn_threshold": True}
+
+#: Every neuron class in every reset mode it has.
+NEURON_CONFIGS: list[NeuronConfig] = [
+    NeuronConfig("lif-subtract", lambda **kw: LIF(0.875, reset=Reset.SUBTRACT, **kw), _LIF_LEARN),
+    NeuronConfig("lif-zero", lambda **kw: LIF(0.875, reset=Reset.ZERO, **kw), _LIF_LEARN),
+    NeuronConfig(
+        "if-subtract", lambda **kw: IF(reset=Reset.SUBTRACT, **kw), {"learn_threshold": True}
+    ),
+    NeuronConfig("if-zero", lambda **kw: IF(reset=Reset.ZERO, **kw), {"learn_threshold": True}),
+    NeuronConfig("li", lambda **kw: LI(0.875, **kw), {"learn_beta": True}),
 ]
 
 #: Every surrogate at its default scale and at another one.
@@ -36,10 +57,10 @@ SURROGATE_CASES: list[Surrogate] = [
 ]
 
 
-@pytest.fixture(scope="session", params=NEURON_CONFIGS, ids=[n for n, _ in NEURON_CONFIGS])
-def make_neuron(request) -> Callable[..., Neuron]:
+@pytest.fixture(scope="session", params=NEURON_CONFIGS, ids=[c.name for c in NEURON_CONFIGS])
+def make_neuron(request) -> NeuronConfig:
     """A factory of one neuron configuration (keyword arguments go to the constructor)."""
-    return request.param[1]
+    return request.param
 
 
 @pytest.fixture(scope="session", params=SURROGATE_CASES, ids=repr)

@@ -193,9 +193,9 @@ def _by_hand(neuron, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.mark.parametrize("detach_reset", [True, False])
 @pytest.mark.parametrize("per_neuron", [False, True])
 def test_module_equals_its_pure_step_unrolled_by_hand(make_neuron, detach_reset, per_neuron):
-    kw: dict = {"learn_beta": True} if make_neuron().__class__ is not IF else {}
+    kw = dict(make_neuron.learnable)
     if isinstance(make_neuron(), LIF):
-        kw |= {"detach_reset": detach_reset, "learn_threshold": True}
+        kw["detach_reset"] = detach_reset
     if per_neuron:
         kw["shape"] = (4,)
     neuron = make_neuron(**kw).double()
@@ -368,10 +368,7 @@ def test_c05_state_membrane_of_fresh_batch_is_the_input(make_neuron):
 
 
 def test_c16_float64_through_every_neuron_backward_runs(make_neuron):
-    kw = {} if isinstance(make_neuron(), IF) else {"learn_beta": True}
-    if isinstance(make_neuron(), LIF):
-        kw["learn_threshold"] = True
-    neuron = make_neuron(**kw).double()
+    neuron = make_neuron(**make_neuron.learnable).double()
     x = torch.rand(5, 2, 4, dtype=F64, requires_grad=True)
     trace = neuron.trace(x)
     assert trace.output.dtype == trace.membrane.dtype == trace.state.v.dtype == F64
@@ -399,8 +396,7 @@ def test_c17_double_then_fresh_state_is_float64(make_neuron):
 
 def test_c17_state_and_output_follow_the_module_device(make_neuron):
     # The "meta" device stands in for an accelerator: nothing may fall back to the CPU.
-    kw = {} if isinstance(make_neuron(), IF) else {"learn_beta": True}
-    neuron = make_neuron(**kw).to("meta")
+    neuron = make_neuron(**make_neuron.learnable).to("meta")
     assert all(t.device.type == "meta" for t in [*neuron.buffers(), *neuron.parameters()])
     x = torch.zeros(3, 2, 4, device="meta")
     assert neuron.initial_state(x[0]).v.device.type == "meta"
