@@ -95,7 +95,13 @@ def check_input(name: str, x: Tensor) -> None:
 
 def check_state(name: str, state: Any, step_shape: torch.Size) -> None:
     """Reject a state whose tensors do not have exactly the shape of one input step."""
-    for field, value in zip(state._fields, state, strict=True):
+    fields = getattr(state, "_fields", None)
+    if not isinstance(state, tuple) or fields is None:
+        raise StateError(
+            f"{name}: state must be the state a previous call returned (a NamedTuple such as "
+            f"LIFState) or None to start from rest, got {type(state).__name__}"
+        )
+    for field, value in zip(fields, state, strict=True):
         if value.shape != step_shape:
             raise StateError(
                 f"{name}: state.{field} has shape {tuple(value.shape)} but one input step has "
