@@ -439,3 +439,11 @@ def test_wrong_neuron_shape_raises_config_error(make_neuron):
 def test_reset_must_be_the_enum():
     with pytest.raises(ConfigError, match="Reset"):
         LIF(reset="zero")  # type: ignore[arg-type]
+
+
+def test_state_that_is_not_a_neuron_state_raises(make_neuron):
+    neuron = make_neuron()
+    _, state = neuron(torch.zeros(2, 3, 4))
+    for bad in (state.v, (None, state), [state.v]):
+        with pytest.raises(StateError, match="state must be the state a previous call returned"):
+            neuron(torch.zeros(2, 3, 4), bad)

@@ -166,6 +166,12 @@ def test_tau_from_beta_rejects_beta_without_finite_tau(beta):
         tau_from_beta(beta, 1.0)
 
 
+@pytest.mark.parametrize("dt", [0.0, -1.0, math.nan, math.inf])
+def test_tau_from_beta_rejects_bad_dt(dt):
+    with pytest.raises(ConfigError, match=r"dt must be a finite time step > 0"):
+        tau_from_beta(0.9, dt)
+
+
 # ---------------------------------------------------------------- validation and storage
 
 
