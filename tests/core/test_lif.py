@@ -394,6 +394,19 @@ def test_c17_double_then_fresh_state_is_float64(make_neuron):
     assert isinstance(final, LIState if isinstance(neuron, LI) else LIFState)
 
 
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16], ids=str)
+def test_c16_c17_half_precision_module_keeps_its_dtype(make_neuron, half):
+    neuron = make_neuron(**make_neuron.learnable, shape=(4,)).to(half)
+    assert all(t.dtype == half for t in [*neuron.buffers(), *neuron.parameters()])
+    x = torch.rand(3, 2, 4, dtype=half, requires_grad=True)
+    assert neuron.initial_state(x[0]).v.dtype == half
+    trace = neuron.trace(x)
+    assert trace.output.dtype == trace.membrane.dtype == trace.state.v.dtype == half
+    (trace.output.sum() + trace.membrane.sum()).backward()
+    assert x.grad.dtype == half
+    assert all(p.grad is not None and p.grad.dtype == half for p in neuron.parameters())
+
+
 def test_c17_state_and_output_follow_the_module_device(make_neuron):
     # The "meta" device stands in for an accelerator: nothing may fall back to the CPU.
     neuron = make_neuron(**make_neuron.learnable).to("meta")
