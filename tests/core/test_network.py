@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 from hypothesis import given, settings
@@ -199,37 +197,59 @@ def test_c05_transposed_input_does_not_pass_silently():
 # ---------------------------------------------------------------- C01 isolation
 
 
-@pytest.mark.parametrize("container", ["bare", "sequential", "modulelist"])
-def test_c01_two_networks_share_no_state(container):
-    def make():
-        lif = LIF(0.9, threshold=1.0)
-        if container == "sequential":
-            return Sequential(lif)
-        if container == "modulelist":
-            return nn.ModuleList([lif])[0]
-        return lif
+class _Held:
+    """A single LIF (beta 0.9, theta 1, subtract) held in a given kind of container."""
 
-    a = make()
-    b = copy.deepcopy(a) if container == "bare" else make()
-    c = make()  # a third model built after A
+    def __init__(self, kind: str) -> None:
+        lif = LIF(0.9, threshold=1.0)
+        self.kind = kind
+        self.module = {
+            "bare": lif,
+            "sequential": Sequential(lif),
+            "modulelist": nn.ModuleList([lif]),
+            "moduledict": nn.ModuleDict({"neuron": lif}),
+        }[kind]
+
+    def step(self, x: torch.Tensor, state):
+        """Run ``x`` [T, 1, 1]; returns (spikes, membrane after reset, state to pass on)."""
+        if self.kind == "sequential":
+            out, state = self.module(x, state)
+            return out, state[0].v, state
+        if self.kind == "modulelist":
+            neuron = self.module[0]
+        elif self.kind == "moduledict":
+            neuron = self.module["neuron"]
+        else:
+            neuron = self.module
+        out, state = neuron(x, state)
+        return out, state.v, state
+
+
+@pytest.mark.parametrize(
+    ("kind_a", "kind_b"),
+    [("bare", "bare"), ("bare", "sequential"), ("sequential", "modulelist"),
+     ("modulelist", "moduledict"), ("moduledict", "bare")],
+)  # fmt: skip
+def test_c01_resetting_one_network_leaves_another_alone(kind_a, kind_b):
+    a, b = _Held(kind_a), _Held(kind_b)
+    c = _Held(kind_a)  # a third model, built after A, in A's kind of container
     x3 = torch.full((3, 1, 1), 0.3, dtype=F64)
-    _, state_a = a(x3)
-    _, state_b = b(x3)
-    _, state_c = c(x3)
-    v_b = (state_b[0] if container == "sequential" else state_b).v
-    expected_b3 = 0.3 * (1 + 0.9 + 0.9**2)  # 0.813
+    _, v_a, _ = a.step(x3, None)
+    _, v_b, state_b = b.step(x3, None)
+    _, _, state_c = c.step(x3, None)
+    expected_b3 = 0.3 * (1 + 0.9 + 0.9**2)  # 0.3 -> 0.57 -> 0.813
+    assert v_a.item() == pytest.approx(expected_b3, abs=1e-6)
     assert v_b.item() == pytest.approx(expected_b3, abs=1e-6)
-    # "Reset A": start A from rest. B and C keep their own state.
+    # "Reset A" (start it from rest); B and C keep their own states.
     step = torch.full((1, 1, 1), 0.3, dtype=F64)
-    out_a, state_a = a(step, None)
-    out_b, state_b = b(step, state_b)
-    out_c, _ = c(step, state_c)
-    v_a = (state_a[0] if container == "sequential" else state_a).v
-    v_b = (state_b[0] if container == "sequential" else state_b).v
+    out_a, v_a, _ = a.step(step, None)
+    out_b, v_b, _ = b.step(step, state_b)
+    out_c, v_c, _ = c.step(step, state_c)
     assert v_a.item() == pytest.approx(0.3, abs=1e-6) and out_a.item() == 0.0
     u4 = 0.9 * expected_b3 + 0.3  # 1.0317 >= 1: B spikes at step 4
     assert out_b.item() == 1.0 and out_c.item() == 1.0
     assert v_b.item() == pytest.approx(u4 - 1.0, abs=1e-6)  # 0.0317
+    assert v_c.item() == pytest.approx(u4 - 1.0, abs=1e-6)
 
 
 def test_c01_running_a_network_changes_nothing_in_it():
