@@ -21,19 +21,12 @@ def _seq(seed: int = 0, shape: tuple[int, ...] = (6, 4, 5)) -> torch.Tensor:
 def test_spike_count_and_membrane_decoders_match_their_formulas(dtype):
     x = _seq().to(dtype)
     t, b, c = x.shape
+    rows = x.tolist()  # [T][B][C] Python floats
+    over_time = [[[rows[k][i][j] for k in range(t)] for j in range(c)] for i in range(b)]
     for got, want in (
-        (
-            decode.spike_count(x),
-            [[sum(x[k, i, j].item() for k in range(t)) for j in range(c)] for i in range(b)],
-        ),
-        (
-            decode.membrane_max(x),
-            [[max(x[k, i, j].item() for k in range(t)) for j in range(c)] for i in range(b)],
-        ),
-        (
-            decode.membrane_mean(x),
-            [[sum(x[k, i, j].item() for k in range(t)) / t for j in range(c)] for i in range(b)],
-        ),
+        (decode.spike_count(x), [[sum(v) for v in per_class] for per_class in over_time]),
+        (decode.membrane_max(x), [[max(v) for v in per_class] for per_class in over_time]),
+        (decode.membrane_mean(x), [[sum(v) / t for v in per_class] for per_class in over_time]),
     ):
         assert got.shape == (b, c) and got.dtype == dtype
         torch.testing.assert_close(got, torch.tensor(want, dtype=dtype))

@@ -107,8 +107,8 @@ def test_non_tensor_input_raises_state_error():
 # ---------------------------------------------------------------- state passing
 
 
-@FAST
-@given(t1=st.integers(1, 6), t2=st.integers(1, 6), seed=st.integers(0, 2**16))
+@settings(max_examples=8, deadline=None)
+@given(t1=st.integers(1, 4), t2=st.integers(1, 4), seed=st.integers(0, 2**16))
 def test_sequential_t1_plus_t2_equals_t1_then_t2(t1, t2, seed):
     net = _cnn().eval()
     x = torch.randn(t1 + t2, 2, 1, 4, 4, generator=torch.Generator().manual_seed(seed), dtype=F64)
