@@ -90,6 +90,7 @@ class TrainConfig:
     detach_reset: bool = True
     learn_beta: bool = False
     learn_threshold: bool = False
+    per_neuron: bool = False
     dropout: float = 0.0
     epochs: int = 15
     batch_size: int = 64
@@ -132,6 +133,7 @@ class TrainConfig:
             detach_reset=self.detach_reset,
             learn_beta=self.learn_beta,
             learn_threshold=self.learn_threshold,
+            per_neuron=self.per_neuron,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -76,3 +76,13 @@ def test_digits_splits_and_deterministic_evaluation() -> None:
     r2 = evaluate(model, s.test, config)
     assert torch.get_rng_state().equal(state)  # no global RNG consumed
     assert r1.y_pred.equal(r2.y_pred) and r1.loss == r2.loss
+
+
+def test_learnable_parameters_shared_or_per_neuron() -> None:
+    base = {"arch": Arch.MLP, "hidden": (7,), "learn_beta": True, "learn_threshold": True}
+    shared = make_model(TrainConfig(**base), (1, 8, 8), 10)
+    per = make_model(TrainConfig(**base, per_neuron=True), (1, 8, 8), 10)
+    assert shared[2].beta_logit.shape == () and shared[2].threshold_raw.shape == ()
+    assert per[2].beta_logit.shape == (7,) and per[2].threshold_raw.shape == (7,)
+    assert per[4].beta.shape == (10,)
+    assert torch.allclose(per[2].beta, torch.full((7,), 0.9))

@@ -117,6 +117,11 @@ def add_parser(subparsers: Any) -> None:
     )
     g.add_argument("--learn-beta", action="store_true", help="train the decay (kept in [0, 1])")
     g.add_argument("--learn-threshold", action="store_true", help="train the threshold (kept > 0)")
+    g.add_argument(
+        "--per-neuron",
+        action="store_true",
+        help="one learnable decay/threshold per neuron instead of one per layer",
+    )
     g.add_argument("--dropout", type=float, default=_D.dropout, help="dropout probability")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=_D.epochs, help="training epochs")
@@ -160,6 +165,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "detach_reset": args.detach_reset,
         "learn_beta": args.learn_beta,
         "learn_threshold": args.learn_threshold,
+        "per_neuron": args.per_neuron,
         "dropout": args.dropout,
         "epochs": args.epochs,
         "batch_size": args.batch_size,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from spikeforge.errors import ConfigError
 from spikeforge.neurons import IF, LI, LIF, Neuron, Reset
 from spikeforge.surrogate import Arctan, Surrogate
 
@@ -40,6 +41,12 @@ class NeuronSpec:
     per_neuron: bool = False
     dt: float = 1.0
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, NeuronKind):
+            raise ConfigError(f"NeuronSpec.kind must be a NeuronKind, got {self.kind!r}")
+        if not isinstance(self.reset, Reset):
+            raise ConfigError(f"NeuronSpec.reset must be a spikeforge Reset, got {self.reset!r}")
+
     def build(self, shape: tuple[int, ...]) -> Neuron:
         """A spiking layer of neurons of ``shape`` (used for per-neuron parameters)."""
         neuron_shape = shape if self.per_neuron else None
@@ -58,6 +65,8 @@ class NeuronSpec:
 
     def build_readout(self, readout: Readout, num_classes: int) -> Neuron:
         """The output layer for ``readout``."""
+        if not isinstance(readout, Readout):
+            raise ConfigError(f"readout must be a Readout, got {readout!r}")
         if readout is Readout.MEMBRANE:
             return LI(self.beta, dt=self.dt)
         return self.build((num_classes,))

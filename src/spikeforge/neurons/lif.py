@@ -129,14 +129,6 @@ class LIF(Neuron):
     def initial_state(self, x0: Tensor) -> LIFState:
         return LIFState(x0.new_zeros(x0.shape))
 
-    def _prepare(self, x: Tensor, state: LIFState | None) -> LIFState:
-        if self.shape and tuple(x.shape[2:]) != self.shape:
-            raise ConfigError(
-                f"{type(self).__name__} was built for neuron shape {self.shape} but the input "
-                f"is [T, B, ...] = {tuple(x.shape)}"
-            )
-        return super()._prepare(x, state)
-
     def step(self, x_t: Tensor, state: LIFState) -> tuple[Tensor, Tensor, LIFState]:
         s, u, v = lif_step(
             x_t,
