@@ -28,6 +28,7 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have given
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -36,6 +37,13 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it, as POSIX offers no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
@@ -51,15 +59,20 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         CheckpointError: missing, unreadable/corrupt, or not a spikeforge checkpoint.
     """
     p = Path(path)
+    if p.is_dir():
+        raise CheckpointError(
+            f"checkpoint {str(p)!r} is a directory; give the .pt file inside it, e.g. "
+            f"{str(p / 'best.pt')!r}"
+        )
     if not p.is_file():
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist; give the path of a .pt file")
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except Exception:  # any unpickling failure means a bad file
+        kind = "empty" if p.stat().st_size == 0 else "corrupt or not a torch checkpoint file"
         raise CheckpointError(
-            f"checkpoint {str(p)!r} is corrupt or not a torch file ({reason[:120]}); "
-            "use a best.pt or last.pt written by 'spikeforge train'"
+            f"checkpoint {str(p)!r} is {kind}; use a best.pt or last.pt written by "
+            "'spikeforge train'"
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(

@@ -54,9 +54,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpikeforgeError as exc:
         print(f"spikeforge {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and not _is_out_of_memory(exc):
+            raise
+        print(
+            f"spikeforge {args.command}: error: out of memory for these sizes; reduce "
+            "--num-steps, --batch-size or the layer sizes (or --duration / the number of "
+            "neurons for simulate)",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(f"spikeforge {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(k in text for k in ("can't allocate memory", "out of memory", "not enough memory"))
 
 
 def console_main() -> None:

@@ -221,15 +221,17 @@ def run_training(
                     model, splits, config, optimizer, shuffle, enc, epoch, progress
                 )
             except KeyboardInterrupt:
-                done = (
-                    f"epoch {epoch - 1} is saved in {run_dir / 'last.pt'}"
-                    if epoch > 1
-                    else "no epoch finished"
-                )
-                say(
-                    f"interrupted during epoch {epoch}: {done}; continue with "
-                    f"'spikeforge train --resume {run_dir}'"
-                )
+                if (run_dir / "last.pt").exists():
+                    say(
+                        f"interrupted during epoch {epoch}: epoch {epoch - 1} is saved in "
+                        f"{run_dir / 'last.pt'}; continue with "
+                        f"'spikeforge train --resume {run_dir}'"
+                    )
+                else:
+                    say(
+                        f"interrupted during epoch {epoch}: no epoch finished, so there is "
+                        "nothing to resume; run the same command again"
+                    )
                 raise
             scheduler.step()
             val = evaluate(model, splits.val, config)

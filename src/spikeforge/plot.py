@@ -110,8 +110,9 @@ def plot_layer_traces(
     Args:
         layers: ``(name, spikes [T, N], membrane [T, N], threshold or None)`` per layer;
             ``spikes`` may be ``None`` for a non-spiking readout.
-        max_neurons: neurons shown in a raster, spread from the most to the least active
-            of those that fired.
+        max_neurons: neurons shown in a raster (all when the layer has no more; otherwise
+            that many spread from the most to the least active of those that fired, in index
+            order, tick labels giving their true indices).
         traced: neurons whose membrane is drawn, chosen the same way.
     """
     import numpy as np
@@ -127,13 +128,17 @@ def plot_layer_traces(
             activity = sp.sum(0)
             ranked = np.argsort(-activity, kind="stable")
             ranked = ranked[activity[ranked] > 0] if activity.any() else ranked
-            order = _spread(ranked, max_neurons)
+            n = sp.shape[1]
+            order = np.arange(n) if n <= max_neurons else np.sort(_spread(ranked, max_neurons))
             ts, ns = np.nonzero(sp[:, order])
             ax_r.scatter(ts, ns, marker="|", s=60, color="black")
             ax_r.set_ylim(-0.5, len(order) - 0.5)
-            ax_r.set_title(
-                f"{name}: raster ({int(sp.sum())} spikes, {sp.shape[1]} neurons)", fontsize=9
+            ticks = np.unique(
+                np.linspace(0, len(order) - 1, min(len(order), 6)).round().astype(int)
             )
+            ax_r.set_yticks(ticks, [str(int(order[i])) for i in ticks])
+            shown = f"{n} neurons" if n <= max_neurons else f"{len(order)} of {n} neurons shown"
+            ax_r.set_title(f"{name}: raster ({int(sp.sum())} spikes, {shown})", fontsize=9)
             picks = _spread(ranked, traced)
         else:
             ax_r.imshow(mem.T, aspect="auto", cmap="viridis", origin="lower")
@@ -148,7 +153,7 @@ def plot_layer_traces(
             ax_m.axhline(threshold, color="red", ls="--", lw=1, label="threshold")
         ax_m.set_title(f"{name}: membrane before reset", fontsize=9)
         ax_m.set_xlabel("time step")
-        ax_m.legend(fontsize=7, loc="upper right")
+        ax_m.legend(fontsize=7, loc="best", framealpha=0.7)
         ax_m.grid(alpha=0.3)
     if title:
         fig.suptitle(title)

@@ -86,7 +86,10 @@ def make_splits(data: ImageDataset, config: TrainConfig) -> Splits:
     """Stratified train/validation/test splits, reproducible from ``config.seed``.
 
     A dataset with an official test split keeps it and takes the validation set from its
-    training images; one without (digits) has its test set split off too.
+    training images; one without (digits) has its test set split off too. With
+    ``max_train_samples`` the training set is a random subset of that size and the
+    validation set shrinks in proportion (``val_fraction`` of the pair); the test set is
+    never reduced.
     """
     g = torch.Generator().manual_seed(config.seed)
     if data.x_test is None or data.y_test is None:
@@ -100,6 +103,13 @@ def make_splits(data: ImageDataset, config: TrainConfig) -> Splits:
     if config.max_train_samples is not None and config.max_train_samples < train_idx.numel():
         keep = torch.randperm(train_idx.numel(), generator=g)[: config.max_train_samples]
         train_idx = torch.sort(train_idx[keep]).values
+        # keep validation in proportion to the reduced training set (quick runs stay quick)
+        val_cap = max(
+            1, round(config.max_train_samples * config.val_fraction / (1.0 - config.val_fraction))
+        )
+        if val_cap < val_idx.numel():
+            _, chosen = stratified_split(data.y_train[val_idx], (val_cap / val_idx.numel(),), g)
+            val_idx = val_idx[chosen]
     return Splits(
         Split(data.x_train[train_idx], data.y_train[train_idx]),
         Split(data.x_train[val_idx], data.y_train[val_idx]),

@@ -14,8 +14,22 @@ from spikeforge.cli import main
 
 def test_hh_summary_json_and_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "hh"
-    code = main(["simulate", "hh", "--current", "10", "--duration", "40", "--dt", "0.05",
-                 "--method", "rk4", "--out", str(out)])
+    code = main(
+        [
+            "simulate",
+            "hh",
+            "--current",
+            "10",
+            "--duration",
+            "40",
+            "--dt",
+            "0.05",
+            "--method",
+            "rk4",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     times = summary["spike_times"]
@@ -35,8 +49,23 @@ def test_hh_summary_json_and_outputs(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_izhikevich_preset_batch_and_phase_plane(tmp_path: Path) -> None:
     out = tmp_path / "izh"
-    code = main(["simulate", "izhikevich", "--params", "FS", "d=2.5", "--current", "5,10",
-                 "--duration", "100", "--dt", "0.1", "--out", str(out)])
+    code = main(
+        [
+            "simulate",
+            "izhikevich",
+            "--params",
+            "FS",
+            "d=2.5",
+            "--current",
+            "5,10",
+            "--duration",
+            "100",
+            "--dt",
+            "0.1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["spike_times"]) == 2
@@ -46,8 +75,23 @@ def test_izhikevich_preset_batch_and_phase_plane(tmp_path: Path) -> None:
 
 def test_fi_curve_writes_currents_and_rates(tmp_path: Path) -> None:
     out = tmp_path / "fi"
-    code = main(["simulate", "lif", "--fi-curve", "1:3:0.5", "--duration", "200", "--dt",
-                 "0.1", "--params", "t_ref=2", "--out", str(out), "--no-figures"])
+    code = main(
+        [
+            "simulate",
+            "lif",
+            "--fi-curve",
+            "1:3:0.5",
+            "--duration",
+            "200",
+            "--dt",
+            "0.1",
+            "--params",
+            "t_ref=2",
+            "--out",
+            str(out),
+            "--no-figures",
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["currents"] == [1.0, 1.5, 2.0, 2.5, 3.0]
@@ -61,13 +105,30 @@ def test_fi_curve_writes_currents_and_rates(tmp_path: Path) -> None:
     assert (out / "fi_curve.csv").read_text().startswith("current_nA,rate_hz")
 
 
-@pytest.mark.parametrize("stimulus", [["--stimulus", "step", "--onset", "10"],
-                                      ["--stimulus", "ramp", "--current-end", "20"],
-                                      ["--stimulus", "noisy", "--noise-std", "2", "--seed", "3"]])
+@pytest.mark.parametrize(
+    "stimulus",
+    [
+        ["--stimulus", "step", "--onset", "10"],
+        ["--stimulus", "ramp", "--current-end", "20"],
+        ["--stimulus", "noisy", "--noise-std", "2", "--seed", "3"],
+    ],
+)
 def test_stimulus_shapes(tmp_path: Path, stimulus: list[str]) -> None:
     out = tmp_path / "s"
-    code = main(["simulate", "izhikevich", "--current", "10", "--duration", "50",
-                 "--no-figures", "--out", str(out), *stimulus])
+    code = main(
+        [
+            "simulate",
+            "izhikevich",
+            "--current",
+            "10",
+            "--duration",
+            "50",
+            "--no-figures",
+            "--out",
+            str(out),
+            *stimulus,
+        ]
+    )
     assert code == 0
     current = np.load(out / "traces.npz")["current"]
     assert current.shape == (500, 1)
@@ -81,11 +142,41 @@ def test_stimulus_file(tmp_path: Path) -> None:
     samples = tmp_path / "i.csv"
     samples.write_text("\n".join(["0.5"] * 100) + "\n")
     out = tmp_path / "f"
-    assert main(["simulate", "fhn", "--stimulus", "file", "--stimulus-file", str(samples),
-                 "--duration", "10", "--dt", "0.1", "--out", str(out), "--no-figures"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "fhn",
+                "--stimulus",
+                "file",
+                "--stimulus-file",
+                str(samples),
+                "--duration",
+                "10",
+                "--dt",
+                "0.1",
+                "--out",
+                str(out),
+                "--no-figures",
+            ]
+        )
+        == 0
+    )
     assert np.load(out / "traces.npz")["current"].shape == (100, 1)
-    code = main(["simulate", "fhn", "--stimulus", "file", "--stimulus-file", str(samples),
-                 "--duration", "20", "--dt", "0.1"])
+    code = main(
+        [
+            "simulate",
+            "fhn",
+            "--stimulus",
+            "file",
+            "--stimulus-file",
+            str(samples),
+            "--duration",
+            "20",
+            "--dt",
+            "0.1",
+        ]
+    )
     assert code == 2
 
 
@@ -101,12 +192,12 @@ def test_stimulus_file(tmp_path: Path) -> None:
         (["simulate", "lif", "--method", "euler", "--dt", "20"], "unstable"),
         (["simulate", "hh", "--fi-curve", "5:1:1"], "--fi-curve"),
         (["simulate", "hh", "--current", "ten"], "--current"),
-        (["simulate", "hh", "--method", "euler", "--dt", "0.5", "--duration", "50"],
-         "smaller dt"),
+        (["simulate", "hh", "--method", "euler", "--dt", "0.5", "--duration", "50"], "smaller dt"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(argv: list[str], needle: str,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_exits_2_with_one_line(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1 and "Traceback" not in err

@@ -61,8 +61,13 @@ def test_hr_bursts_at_current_3() -> None:
     p = HRParams(z_init=3.0)
     steps = 8000
     with torch.no_grad():
-        traj = simulate(hr_system(p), hr_initial_state(p, 1),
-                        torch.full((steps, 1), 3.0, dtype=torch.float64), 0.1, Method.RK4)
+        traj = simulate(
+            hr_system(p),
+            hr_initial_state(p, 1),
+            torch.full((steps, 1), 3.0, dtype=torch.float64),
+            0.1,
+            Method.RK4,
+        )
     times = traj.spikes.times
     isis = torch.diff(times)
     gaps = isis > 150.0

@@ -39,8 +39,7 @@ def test_rates_at_removable_singularities(dtype: torch.dtype) -> None:
         x = v0 + 1e-3 + k
         near = hh_rates(torch.tensor([v0 + 1e-3], dtype=torch.float64))
         index = 0 if rate is am else 4
-        assert float(near[index][0]) == pytest.approx(scale * x / (1 - math.exp(-x / 10)),
-                                                      rel=1e-9)
+        assert float(near[index][0]) == pytest.approx(scale * x / (1 - math.exp(-x / 10)), rel=1e-9)
 
 
 def test_steady_state_start_and_gating_curves() -> None:
@@ -56,10 +55,11 @@ def test_steady_state_start_and_gating_curves() -> None:
 
 def _resting_potential() -> float:
     """Root of the total ionic current with the gates at steady state (bisection)."""
+
     def i_ion(v: float) -> float:
         m, h, n = hh_steady_state(torch.tensor(v, dtype=torch.float64)).tolist()
-        return (P.g_na * m**3 * h * (v - P.e_na) + P.g_k * n**4 * (v - P.e_k)
-                + P.g_l * (v - P.e_l))
+        return P.g_na * m**3 * h * (v - P.e_na) + P.g_k * n**4 * (v - P.e_k) + P.g_l * (v - P.e_l)
+
     lo, hi = -70.0, -60.0
     for _ in range(60):
         mid = 0.5 * (lo + hi)
@@ -113,8 +113,9 @@ def test_capacitance_must_be_positive() -> None:
 
 
 fast = pytest.importorskip("spikeforge.dynamics.hh_fast")
-needs_kernel = pytest.mark.skipif(not fast.kernel_available(),
-                                  reason="no C++ compiler for the Hodgkin-Huxley fast path")
+needs_kernel = pytest.mark.skipif(
+    not fast.kernel_available(), reason="no C++ compiler for the Hodgkin-Huxley fast path"
+)
 
 
 @needs_kernel

@@ -46,22 +46,36 @@ def test_dopri5_matches_scipy_solve_ivp() -> None:
         yt = torch.from_numpy(y).reshape(1, 2)
         return system.rhs(yt, current).reshape(2).numpy()
 
-    ref = scipy_integrate.solve_ivp(f, (0.0, 10.0), y0[0].numpy(), method="DOP853",
-                                    rtol=1e-12, atol=1e-12)
+    ref = scipy_integrate.solve_ivp(
+        f, (0.0, 10.0), y0[0].numpy(), method="DOP853", rtol=1e-12, atol=1e-12
+    )
     assert np.allclose(ours[0].numpy(), ref.y[:, -1], atol=1e-9)
 
 
-def _final_error(system: System, y0: torch.Tensor, current: float, duration: float,
-                 dt: float, method: Method, reference: torch.Tensor) -> float:
+def _final_error(
+    system: System,
+    y0: torch.Tensor,
+    current: float,
+    duration: float,
+    dt: float,
+    method: Method,
+    reference: torch.Tensor,
+) -> float:
     steps = round(duration / dt)
     with torch.no_grad():
-        traj = simulate(system, y0, torch.full((steps, 1), current, dtype=torch.float64), dt,
-                        method)
+        traj = simulate(
+            system, y0, torch.full((steps, 1), current, dtype=torch.float64), dt, method
+        )
     return float((traj.states[-1] - reference).abs().max())
 
 
-def _orders(system: System, y0: torch.Tensor, current: float, duration: float,
-            cases: list[tuple[Method, float, int]]) -> None:
+def _orders(
+    system: System,
+    y0: torch.Tensor,
+    current: float,
+    duration: float,
+    cases: list[tuple[Method, float, int]],
+) -> None:
     with torch.no_grad():
         reference, _ = dopri5_integrate(
             system, y0, torch.tensor([current], dtype=torch.float64), duration, TIGHT
@@ -76,16 +90,26 @@ def _orders(system: System, y0: torch.Tensor, current: float, duration: float,
 
 def test_convergence_orders_fitzhugh_nagumo() -> None:
     p = FHNParams()
-    _orders(fhn_system(p), fhn_initial_state(p, 1), 0.5, 10.0,
-            [(Method.EULER, 0.02, 1), (Method.EXP_EULER, 0.02, 1), (Method.RK4, 0.2, 4)])
+    _orders(
+        fhn_system(p),
+        fhn_initial_state(p, 1),
+        0.5,
+        10.0,
+        [(Method.EULER, 0.02, 1), (Method.EXP_EULER, 0.02, 1), (Method.RK4, 0.2, 4)],
+    )
 
 
 def test_convergence_orders_hodgkin_huxley() -> None:
     """Subthreshold response to 1 uA/cm2 over 5 ms: smooth, so the asymptotic regime is
     reached at these steps (through a spike upstroke RK4 needs dt < 0.0125 ms for it)."""
     p = HHParams()
-    _orders(hh_system(p), hh_initial_state(p, 1), 1.0, 5.0,
-            [(Method.EULER, 0.02, 1), (Method.EXP_EULER, 0.02, 1), (Method.RK4, 0.2, 4)])
+    _orders(
+        hh_system(p),
+        hh_initial_state(p, 1),
+        1.0,
+        5.0,
+        [(Method.EULER, 0.02, 1), (Method.EXP_EULER, 0.02, 1), (Method.RK4, 0.2, 4)],
+    )
 
 
 def test_dopri5_method_in_simulate_agrees_with_rk4() -> None:

@@ -34,8 +34,9 @@ def _g(v: float, u: float, a: float = 0.02, b: float = 0.2) -> float:
 
 def _one_step(v: float, u: float, method: Method, dt: float = 1.0) -> Trajectory:
     y0 = torch.tensor([[v, u]], dtype=torch.float64)
-    return simulate(izhikevich_system(RS), y0, torch.full((1, 1), 10.0, dtype=torch.float64), dt,
-                    method)
+    return simulate(
+        izhikevich_system(RS), y0, torch.full((1, 1), 10.0, dtype=torch.float64), dt, method
+    )
 
 
 def test_pitfall_c13_euler_one_step() -> None:
@@ -81,8 +82,13 @@ def test_pitfall_c13_same_step_spike_and_reset() -> None:
 def test_crossing_step_is_spike_step_for_lif_and_izhikevich() -> None:
     izh = _one_step(25.0, -13.0, Method.RK4)
     p = LIFParams(v_init=14.99)
-    lif = simulate(lif_system(p), lif_initial_state(p, 1),
-                   torch.full((1, 1), 2.0, dtype=torch.float64), 1.0, Method.EXP_EULER)
+    lif = simulate(
+        lif_system(p),
+        lif_initial_state(p, 1),
+        torch.full((1, 1), 2.0, dtype=torch.float64),
+        1.0,
+        Method.EXP_EULER,
+    )
     assert spike_count(izh.spikes).tolist() == [1] == spike_count(lif.spikes).tolist()
     assert float(izh.spikes.times[0]) < 1.0 and float(lif.spikes.times[0]) < 1.0
 
@@ -91,8 +97,13 @@ def test_crossing_step_is_spike_step_for_lif_and_izhikevich() -> None:
 def test_pitfall_c13_one_second_spike_count(method: Method) -> None:
     dt = 0.1
     with torch.no_grad():
-        traj = simulate(izhikevich_system(RS), izhikevich_initial_state(RS, 1),
-                        torch.full((round(1000 / dt), 1), 10.0, dtype=torch.float64), dt, method)
+        traj = simulate(
+            izhikevich_system(RS),
+            izhikevich_initial_state(RS, 1),
+            torch.full((round(1000 / dt), 1), 10.0, dtype=torch.float64),
+            dt,
+            method,
+        )
     assert abs(int(spike_count(traj.spikes)[0]) - 23) <= 1
 
 
@@ -101,12 +112,19 @@ def test_preset_firing_patterns_in_one_batch() -> None:
     fast and, after a four-spike onset transient (a = 0.1/ms: u settles in ~10 ms), with
     constant ISIs. One batched simulation with per-neuron parameters."""
     presets = [IzhikevichPreset.RS, IzhikevichPreset.CH, IzhikevichPreset.FS]
-    a, b, c, d = (torch.tensor(col, dtype=torch.float64) for col in zip(
-        *(p.value for p in presets), strict=True))
+    a, b, c, d = (
+        torch.tensor(col, dtype=torch.float64)
+        for col in zip(*(p.value for p in presets), strict=True)
+    )
     p = IzhikevichParams(a=a, b=b, c=c, d=d)
     with torch.no_grad():
-        traj = simulate(izhikevich_system(p), izhikevich_initial_state(p, 3),
-                        torch.full((3000, 3), 10.0, dtype=torch.float64), 0.1, Method.RK4)
+        traj = simulate(
+            izhikevich_system(p),
+            izhikevich_initial_state(p, 3),
+            torch.full((3000, 3), 10.0, dtype=torch.float64),
+            0.1,
+            Method.RK4,
+        )
     rs, ch, fs = (torch.diff(t) for t in traj.spikes.per_neuron())
     assert rs.numel() >= 4 and bool((rs[1:] > 1.5 * rs[0]).all())  # ISIs grow, then level off
     long_gaps = ch > 20.0

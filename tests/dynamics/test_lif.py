@@ -19,8 +19,13 @@ CURRENT = 2.0  # nA, so R I = 20 mV
 def _spike_times(p: LIFParams, dt: float, method: Method, duration: float = 100.0) -> torch.Tensor:
     steps = round(duration / dt)
     with torch.no_grad():
-        traj = simulate(lif_system(p), lif_initial_state(p, 1),
-                        torch.full((steps, 1), CURRENT, dtype=torch.float64), dt, method)
+        traj = simulate(
+            lif_system(p),
+            lif_initial_state(p, 1),
+            torch.full((steps, 1), CURRENT, dtype=torch.float64),
+            dt,
+            method,
+        )
     return traj.spikes.times
 
 
@@ -64,11 +69,17 @@ def test_isi_euler_error_is_first_order() -> None:
     assert errors[0] < 0.1  # measured 0.05 ms at dt = 0.1 ms
 
 
-def _decay(tau: float, dt: float, steps: int, method: Method,
-           dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def _decay(
+    tau: float, dt: float, steps: int, method: Method, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     p = LIFParams(tau_m=tau, v_rest=0.0, v_th=1e9, v_reset=0.0, t_ref=0.0, v_init=1.0)
-    traj = simulate(lif_system(p), lif_initial_state(p, 1, dtype),
-                    torch.zeros(steps, 1, dtype=dtype), dt, method)
+    traj = simulate(
+        lif_system(p),
+        lif_initial_state(p, 1, dtype),
+        torch.zeros(steps, 1, dtype=dtype),
+        dt,
+        method,
+    )
     return traj.states[1:, 0, 0]
 
 
@@ -100,8 +111,13 @@ def test_refractory_holds_reset_and_spike_is_in_crossing_step() -> None:
     p = LIFParams(tau_m=10.0, r_m=10.0, v_th=15.0, v_reset=0.0, t_ref=2.0, v_init=14.99)
     dt = 0.1
     with torch.no_grad():
-        traj = simulate(lif_system(p), lif_initial_state(p, 1),
-                        torch.full((60, 1), CURRENT, dtype=torch.float64), dt, Method.EXP_EULER)
+        traj = simulate(
+            lif_system(p),
+            lif_initial_state(p, 1),
+            torch.full((60, 1), CURRENT, dtype=torch.float64),
+            dt,
+            Method.EXP_EULER,
+        )
     t_spike = float(traj.spikes.times[0])
     # crossing within step 0: V(t) = 20 - 5.01 e^{-t/10} reaches 15 at t = 10 ln(5.01/5)
     assert t_spike == pytest.approx(10.0 * math.log(5.01 / 5.0), abs=_interpolation_bound(dt))
@@ -120,8 +136,13 @@ def test_parameter_sweep_is_one_batch() -> None:
     taus = torch.tensor([5.0, 10.0, 20.0], dtype=torch.float64)
     p = LIFParams(tau_m=taus, r_m=10.0, v_th=15.0, v_reset=0.0, t_ref=1.0)
     with torch.no_grad():
-        batch = simulate(lif_system(p), lif_initial_state(p, 3),
-                         torch.full((500, 3), CURRENT, dtype=torch.float64), 0.1, Method.RK4)
+        batch = simulate(
+            lif_system(p),
+            lif_initial_state(p, 3),
+            torch.full((500, 3), CURRENT, dtype=torch.float64),
+            0.1,
+            Method.RK4,
+        )
     for b, tau in enumerate(taus.tolist()):
         single = LIFParams(tau_m=tau, r_m=10.0, v_th=15.0, v_reset=0.0, t_ref=1.0)
         ri = 20.0
@@ -138,8 +159,9 @@ def test_gradient_of_spike_time_matches_formula() -> None:
     dt = 0.01
     steps = 1500
     p = LIFParams(tau_m=10.0, r_m=10.0, v_th=15.0, v_reset=0.0, t_ref=2.0)
-    traj = simulate(lif_system(p), lif_initial_state(p, 1),
-                    current.expand(steps, 1), dt, Method.EXP_EULER)
+    traj = simulate(
+        lif_system(p), lif_initial_state(p, 1), current.expand(steps, 1), dt, Method.EXP_EULER
+    )
     traj.spikes.times[0].backward()
     ri = 10.0 * CURRENT
     expected = 10.0 * (1.0 / CURRENT - 10.0 / (ri - 15.0))

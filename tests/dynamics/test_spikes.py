@@ -21,8 +21,9 @@ def test_crossing_time_is_linearly_interpolated() -> None:
     # neuron 0 crosses 0 between samples 1 (-1) and 2 (+3): t = 1 + 1/4 steps; a touch from
     # below that reaches the threshold exactly counts (Heaviside(0) = 1); a downward crossing
     # does not; neuron 1 never crosses.
-    v = torch.tensor([[-2.0, -5.0], [-1.0, -5.0], [3.0, -5.0], [-1.0, -4.0], [0.0, -5.0]],
-                     dtype=torch.float64)
+    v = torch.tensor(
+        [[-2.0, -5.0], [-1.0, -5.0], [3.0, -5.0], [-1.0, -4.0], [0.0, -5.0]], dtype=torch.float64
+    )
     spikes = detect_spikes(v, 0.0, dt=0.5)
     assert spikes.neurons.tolist() == [0, 0]
     assert spikes.times.tolist() == [0.5 * 1.25, 0.5 * 4.0]
@@ -32,8 +33,9 @@ def test_crossing_time_is_linearly_interpolated() -> None:
 
 def test_statistics_match_formulas() -> None:
     t0 = [1.0, 3.0, 7.0, 8.0]
-    spikes = SpikeTimes(torch.tensor([*t0, 5.0], dtype=torch.float64),
-                        torch.tensor([0, 0, 0, 0, 2]), 3, 10.0)
+    spikes = SpikeTimes(
+        torch.tensor([*t0, 5.0], dtype=torch.float64), torch.tensor([0, 0, 0, 0, 2]), 3, 10.0
+    )
     isis = [2.0, 4.0, 1.0]
     mean = sum(isis) / 3
     std = math.sqrt(sum((x - mean) ** 2 for x in isis) / 3)

@@ -247,3 +247,80 @@ def test_killed_process_leaves_resumable_checkpoint(tiny_run: Path, tmp_path: Pa
         read_json(out / "metrics.json")["confusion_matrix"]
         == read_json(tiny_run / "metrics.json")["confusion_matrix"]
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["train", "--hidden", ""], "--hidden"),
+        (["train", "--hidden", "128,,64"], "--hidden"),
+        (["train", "--channels", ""], "--channels"),
+        (["train", "--channels", "0"], "--channels"),
+        (["train", "--tau", "0"], "--tau"),
+        (["train", "--tau", "nan"], "--tau"),
+        (["train", "--surrogate-scale", "nan"], "--surrogate-scale"),
+        (["train", "--data-dir", "/tmp"], "--data-dir"),
+        (["train", "--arch", "mlp", "--num-steps", "100000000", "--epochs", "1"], "out of memory"),
+    ],
+)
+def test_more_bad_input_exits_2_with_one_line(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "run"), "--no-progress"], capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert needle in err
+
+
+def test_checkpoint_path_errors_say_what_is_wrong(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for path, needle in ((tiny_run, "is a directory"), (empty, "is empty")):
+        code, _, err = run_cli(["eval", str(path)], capsys)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_files_have_normal_permissions(tiny_run: Path) -> None:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for name in ("config.json", "metrics.json", "history.json", "best.pt", "last.pt"):
+        assert (tiny_run / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+
+
+def test_cnn_uses_every_hidden_width() -> None:
+    from spikeforge.config import TrainConfig
+    from spikeforge.models import Arch
+    from spikeforge.train import make_model
+
+    model = make_model(TrainConfig(arch=Arch.CNN, hidden=(40, 20)), (1, 8, 8), 10)
+    widths = [m.out_features for m in model if isinstance(m, torch.nn.Linear)]
+    assert widths == [40, 20, 10]
+
+
+def test_interrupt_before_any_epoch_says_nothing_to_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spikeforge.experiment as exp
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(exp, "train_epoch", interrupt)
+    code, out, _ = run_cli(["train", *TINY, "--out", str(tmp_path / "run")], capsys)
+    assert code == 130
+    assert "nothing to resume" in out and "--resume" not in out
+
+
+def test_quick_runs_shrink_validation_in_proportion() -> None:
+    from spikeforge.config import TrainConfig
+    from spikeforge.datasets import load_dataset
+    from spikeforge.train import make_splits
+
+    s = make_splits(load_dataset("digits"), TrainConfig(max_train_samples=300))
+    assert len(s.train) == 300
+    assert len(s.val) == round(300 * 0.15 / 0.85)
+    assert len(s.test) == 359

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from typing import Any
 
 from spikeforge.coding import Decoding, Encoding
@@ -17,14 +18,28 @@ _D = TrainConfig()
 
 def _int_list(option: str):
     def parse(text: str) -> tuple[int, ...]:
+        items = text.split(",")
         try:
-            return tuple(int(v) for v in text.split(",") if v.strip())
+            values = tuple(int(v) for v in items)
         except ValueError:
+            values = ()
+        if not values or any(v < 1 for v in values):
             raise argparse.ArgumentTypeError(
-                f"{option} takes comma-separated integers like 128,64, got {text!r}"
-            ) from None
+                f"{option} takes one or more comma-separated integers >= 1 like 128,64, "
+                f"got {text!r}"
+            )
+        return values
 
     return parse
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except ``None`` (the help text says what happens then)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -38,7 +53,7 @@ def add_parser(subparsers: Any) -> None:
             "split, and write config.json, best.pt, last.pt, history.json, metrics.json and "
             "PNG figures to the run folder."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     g = p.add_argument_group("data")
     g.add_argument(
@@ -71,7 +86,7 @@ def add_parser(subparsers: Any) -> None:
         "--hidden",
         type=_int_list("--hidden"),
         default=_D.hidden,
-        help="hidden layer widths (mlp) or the fully connected width (cnn), e.g. 256,128",
+        help="hidden layer widths (mlp) or the fully connected widths after the conv blocks (cnn)",
     )
     g.add_argument(
         "--channels",
@@ -107,7 +122,7 @@ def add_parser(subparsers: Any) -> None:
         "--surrogate-scale",
         type=float,
         default=None,
-        help="surrogate slope (default: the surrogate's own)",
+        help="surrogate slope; the surrogate's own when omitted",
     )
     g.add_argument(
         "--detach-reset",
@@ -115,7 +130,9 @@ def add_parser(subparsers: Any) -> None:
         default=_D.detach_reset,
         help="cut the gradient through the reset",
     )
-    g.add_argument("--learn-beta", action="store_true", help="train the decay (kept in [0, 1])")
+    g.add_argument(
+        "--learn-beta", action="store_true", help="train the decay (kept strictly inside (0, 1))"
+    )
     g.add_argument("--learn-threshold", action="store_true", help="train the threshold (kept > 0)")
     g.add_argument(
         "--per-neuron",
@@ -130,7 +147,7 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--weight-decay", type=float, default=_D.weight_decay, help="Adam weight decay")
     g.add_argument("--seed", type=int, default=_D.seed, help="seed of every random choice")
     g = p.add_argument_group("run")
-    g.add_argument("--out", default=None, help="run folder (default runs/<UTC timestamp>)")
+    g.add_argument("--out", default=None, help="run folder; runs/<UTC timestamp> when omitted")
     g.add_argument(
         "--resume",
         metavar="RUN_DIR",
@@ -145,9 +162,19 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Build and validate the :class:`TrainConfig` from parsed flags."""
     beta = args.beta
     if args.tau is not None:
-        from spikeforge.neurons import beta_from_tau
-
-        beta = beta_from_tau(args.tau, 1.0)
+        if not (math.isfinite(args.tau) and args.tau > 0):
+            raise ConfigError(
+                f"--tau: must be a finite time constant > 0 (in steps), got {args.tau}"
+            )
+        beta = math.exp(-1.0 / args.tau)
+    try:
+        surrogate = parse_surrogate(args.surrogate, args.surrogate_scale)
+    except ConfigError as exc:
+        if args.surrogate_scale is None or "scale" not in str(exc):
+            raise
+        raise ConfigError(
+            f"--surrogate-scale: must be a finite number > 0, got {args.surrogate_scale}"
+        ) from None
     values: dict[str, Any] = {
         "dataset": args.dataset,
         "data_dir": args.data_dir,
@@ -161,7 +188,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "beta": beta,
         "threshold": args.threshold,
         "reset": args.reset,
-        "surrogate": parse_surrogate(args.surrogate, args.surrogate_scale),
+        "surrogate": surrogate,
         "detach_reset": args.detach_reset,
         "learn_beta": args.learn_beta,
         "learn_threshold": args.learn_threshold,
@@ -194,6 +221,11 @@ def run(args: argparse.Namespace) -> int:
         run_training(TrainConfig(), args.resume, resume=True, progress=not args.no_progress)
         return 0
     config = config_from_args(args)
+    if config.dataset == "digits" and config.data_dir is not None:
+        raise ConfigError(
+            f"--data-dir {config.data_dir!r} is not used: the digits dataset is embedded "
+            "(scikit-learn); drop --data-dir or choose another --dataset"
+        )
     if config.dataset not in dataset_names():
         raise ConfigError(
             f"--dataset: unknown value {config.dataset!r}; accepted: {', '.join(dataset_names())}"

@@ -54,7 +54,7 @@ def build_model(
         input_shape,
         num_classes,
         channels=channels,
-        hidden=hidden[0] if hidden else 128,
+        hidden=hidden,
         neuron=neuron,
         readout=readout,
         dropout=dropout,

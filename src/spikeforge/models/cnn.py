@@ -17,17 +17,20 @@ def spiking_cnn(
     num_classes: int,
     *,
     channels: Sequence[int] = (32, 64),
-    hidden: int = 128,
+    hidden: Sequence[int] = (128,),
     neuron: NeuronSpec | None = None,
     readout: Readout = Readout.SPIKES,
     dropout: float = 0.0,
 ) -> Sequential:
-    """``[Conv3x3 -> BN -> LIF -> MaxPool2] * len(channels) -> FC hidden -> LIF -> FC -> readout``.
+    """``[Conv3x3 -> BN -> LIF -> MaxPool2] * len(channels) -> [FC -> LIF] * len(hidden) -> FC``
+    ``-> readout``.
 
     Each block halves the image side. Input ``[T, B, C, H, W]`` (or static ``[B, C, H, W]``),
     output ``[T, B, num_classes]``.
     """
     spec = neuron or NeuronSpec()
+    if not channels:
+        raise ConfigError("spiking_cnn: channels must name at least one conv block, got none")
     c, h, w = (int(v) for v in input_shape)
     if min(h, w) < 2 ** len(channels):
         raise ConfigError(
@@ -43,8 +46,12 @@ def spiking_cnn(
             MaxPool2d(2),
         ]
         c, h, w = out_c, h // 2, w // 2
-    layers += [Flatten(), Linear(c * h * w, hidden), spec.build((hidden,))]
-    if dropout > 0:
-        layers.append(Dropout(dropout))
-    layers += [Linear(hidden, num_classes), spec.build_readout(readout, num_classes)]
+    layers.append(Flatten())
+    width = c * h * w
+    for hid in hidden:
+        layers += [Linear(width, hid), spec.build((hid,))]
+        if dropout > 0:
+            layers.append(Dropout(dropout))
+        width = hid
+    layers += [Linear(width, num_classes), spec.build_readout(readout, num_classes)]
     return Sequential(*layers)
