@@ -17,6 +17,7 @@ optimiser, schedule, and every random generator state are restored.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +74,49 @@ class RunResult:
     run_dir: Path
     metrics: dict[str, Any]
     history: list[dict[str, float]]
+
+
+def _available_memory() -> int:
+    """Bytes of memory available to this process now (MemAvailable, else physical memory)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(
+    model: Sequential,
+    config: TrainConfig,
+    input_shape: tuple[int, ...],
+    n_train: int,
+    n_eval: int,
+) -> None:
+    """Refuse a run whose activations would not fit in memory, before allocating them.
+
+    Backprop through time keeps a few tensors per neuron per step: the estimate is
+    ``num_steps * batch * neurons * 4 bytes * 4`` for training (the batch capped at the
+    training-set size) and ``* 2`` with the evaluation batch (at least 256, capped at the
+    test-set size).
+    """
+    with torch.no_grad():
+        _, traces = model.trace(torch.zeros(1, *input_shape), num_steps=1)
+    neurons = sum(tr.trace.output[0, 0].numel() for tr in traces)
+    itemsize = 4
+    train_batch = min(config.batch_size, n_train)
+    eval_batch = min(max(config.batch_size, 256), n_eval)
+    train_bytes = config.num_steps * train_batch * neurons * itemsize * 4
+    eval_bytes = config.num_steps * eval_batch * neurons * itemsize * 2
+    need = max(train_bytes, eval_bytes)
+    have = _available_memory()
+    if need > 0.8 * have:
+        raise ConfigError(
+            f"--num-steps {config.num_steps} with --batch-size {config.batch_size} needs about "
+            f"{need / 2**30:.1f} GiB of memory for {neurons:,} neurons but {have / 2**30:.1f} "
+            "GiB is available; lower --num-steps, --batch-size or the layer sizes"
+        )
 
 
 def _default_run_dir() -> Path:
@@ -179,6 +223,7 @@ def run_training(
     data = _load_data(config)
     splits = make_splits(data, config)
     model = make_model(config, data.input_shape, data.num_classes)
+    check_memory(model, config, data.input_shape, len(splits.train), len(splits.test))
     optimizer, scheduler = optimizer_for(model, config)
     shuffle = torch.Generator().manual_seed(config.seed + 101)
     enc = torch.Generator().manual_seed(config.seed + 202)

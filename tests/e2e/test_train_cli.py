@@ -260,7 +260,8 @@ def test_killed_process_leaves_resumable_checkpoint(tiny_run: Path, tmp_path: Pa
         (["train", "--tau", "nan"], "--tau"),
         (["train", "--surrogate-scale", "nan"], "--surrogate-scale"),
         (["train", "--data-dir", "/tmp"], "--data-dir"),
-        (["train", "--arch", "mlp", "--num-steps", "100000000", "--epochs", "1"], "out of memory"),
+        (["train", "--arch", "mlp", "--num-steps", "100000000", "--epochs", "1"], "memory"),
+        (["train", "--num-steps", "20000"], "memory"),
     ],
 )
 def test_more_bad_input_exits_2_with_one_line(
@@ -322,5 +323,7 @@ def test_quick_runs_shrink_validation_in_proportion() -> None:
 
     s = make_splits(load_dataset("digits"), TrainConfig(max_train_samples=300))
     assert len(s.train) == 300
-    assert len(s.val) == round(300 * 0.15 / 0.85)
+    # 300 * 0.15 / 0.85 = 53 in all, rounded per class (10 classes: at most 5 off)
+    assert abs(len(s.val) - round(300 * 0.15 / 0.85)) <= 5
+    assert set(s.val.y.tolist()) == set(range(10))
     assert len(s.test) == 359
