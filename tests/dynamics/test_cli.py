@@ -168,3 +168,22 @@ def test_simulate_help_shows_per_model_defaults(capsys: pytest.CaptureFixture[st
     assert main(["simulate", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "hh 100" in text and "hh 0.01" in text and "hh rk4" in text
+
+
+@pytest.mark.parametrize(("model", "label"), [("hh", "v (mV)"), ("lif", "v (mV)"),
+                                              ("fhn", "v (dimensionless)")])
+def test_voltage_figure_y_axis_has_its_unit(
+    model: str, label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.figure import Figure
+
+    labels: dict[str, list[str]] = {}
+    real = Figure.savefig
+
+    def spy(self: Figure, path: object, *a: object, **k: object) -> None:
+        labels[Path(str(path)).name] = [ax.get_ylabel() for ax in self.axes]
+        real(self, path, *a, **k)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    assert main(["simulate", model, "--duration", "5", "--out", str(tmp_path / model)]) == 0
+    assert labels["voltage.png"][0] == label

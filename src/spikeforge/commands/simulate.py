@@ -257,8 +257,10 @@ def _figures(kind: ModelKind, spec: ModelSpec, traj: Trajectory, params: Any,
     from spikeforge.dynamics import plot
 
     unit = "ms" if spec.current_unit != "dimensionless" else "1"
-    paths = [plot.plot_variables(traj, (traj.variables[0],), out / "voltage.png",
-                                 f"{kind.value}: {traj.variables[0]}", unit)]
+    voltage = traj.variables[0]
+    v_unit = "dimensionless" if spec.current_unit == "dimensionless" else "mV"
+    paths = [plot.plot_variables(traj, (voltage,), out / "voltage.png",
+                                 f"{kind.value}: {voltage}", unit, {voltage: v_unit})]
     if spec.traces:
         name = "gating.png" if kind is ModelKind.HH else "recovery.png"
         paths.append(plot.plot_variables(traj, spec.traces, out / name, f"{kind.value}", unit))
