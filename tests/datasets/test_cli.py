@@ -80,3 +80,10 @@ def test_a_loader_registered_without_details_is_still_listed(
     assert "extra" in capsys.readouterr().out
     assert main(["datasets", "info", "extra"]) == 0
     assert "(no details registered)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra", [["foo"], ["foo", "bar"]])
+def test_list_rejects_extra_arguments(extra: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasets", "list", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "list" in err[0] and "foo" in err[0], err

@@ -190,3 +190,14 @@ def test_tonic_reader_agrees_with_ours(tmp_path) -> None:
     theirs = tonic_io.read_mnist_file(str(path), dtype=_TonicLike.dtype)
     ours = decode_nmnist(path.read_bytes())
     assert np.array_equal(events_from_tonic(theirs), ours)
+
+
+def test_sensor_may_be_a_plain_tuple() -> None:
+    ev = make_events([0, 0, 0, 0], [0, 0, 0, 0], [0, 10, 20, 30], [0, 1, 1, 0])
+    frames = frames_by_time(ev, (1, 1, 2), n_bins=3)
+    assert frames.shape == (3, 2, 1, 1) and float(frames.sum()) == 4.0
+    assert torch.equal(frames, frames_by_time(ev, SensorSize(1, 1, 2), n_bins=3))
+    assert frames_by_count(ev, [1, 1, 2], n_bins=2).shape == (2, 2, 1, 1)
+    for bad in [(1, 1), (1, 0, 2), (1.5, 1, 2), "112", None]:
+        with pytest.raises(ConfigError, match="sensor"):
+            frames_by_time(ev, bad, n_bins=3)  # type: ignore[arg-type]

@@ -201,3 +201,80 @@ def test_bad_input_exits_2_with_one_line(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str], option: str) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0], err
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["--duration", "1e12"], "--duration"),
+        (["--dt", "1e-12", "--duration", "100"], "--dt"),
+        (["--fi-curve", "0:1e9:1e-9"], "--fi-curve"),
+        (["--fi-curve", "0:100:1e-3", "--duration", "1e5"], "--fi-curve"),
+        (["--current", "1,2,3,4,5,6,7,8,9,10", "--duration", "1e6"], "--current"),
+        (["--stimulus", "step", "--onset", "50", "--offset", "10"], "--offset"),
+        (["--onset", "500", "--duration", "100"], "--onset"),
+        (["--fi-curve", "5:10:1", "--settle", "50", "--duration", "10"], "--settle"),
+        (["--fi-curve", "5:10:1", "--settle", "-1", "--duration", "10"], "--settle"),
+        (["--current", ""], "--current"),
+        (["--current", "1,,2"], "--current"),
+        (["--stimulus", "noisy", "--noise-std", "nan"], "--noise-std"),
+    ],
+)
+def test_simulate_rejects_bad_sizes_and_values_up_front(
+    argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "hh", *argv]) == 2
+    _one_error_line(capsys, option)
+
+
+def test_simulate_out_that_is_a_file_fails_before_simulating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "file.pt"
+    target.write_bytes(b"")
+    assert main(["simulate", "hh", "--duration", "10", "--out", str(target)]) == 2
+    assert "is a file; give a folder" in _one_error_line(capsys, "--out")
+    assert main(["simulate", "hh", "--duration", "10", "--out", str(target / "sub")]) == 2
+    _one_error_line(capsys, "--out")
+
+
+def test_simulate_empty_stimulus_csv_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    code = main(["simulate", "hh", "--stimulus", "file", "--stimulus-file", str(empty),
+                 "--duration", "1"])
+    assert code == 2
+    _one_error_line(capsys, "empty.csv")
+
+
+def test_simulate_help_shows_per_model_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "hh 100" in text and "hh 0.01" in text and "hh rk4" in text
+
+
+@pytest.mark.parametrize(("model", "label"), [("hh", "v (mV)"), ("lif", "v (mV)"),
+                                              ("fhn", "v (dimensionless)")])
+def test_voltage_figure_y_axis_has_its_unit(
+    model: str, label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.figure import Figure
+
+    labels: dict[str, list[str]] = {}
+    real = Figure.savefig
+
+    def spy(self: Figure, path: object, *a: object, **k: object) -> None:
+        labels[Path(str(path)).name] = [ax.get_ylabel() for ax in self.axes]
+        real(self, path, *a, **k)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    assert main(["simulate", model, "--duration", "5", "--out", str(tmp_path / model)]) == 0
+    assert labels["voltage.png"][0] == label

@@ -51,7 +51,8 @@ def test_fhn_phase_portrait_nullclines_cross_at_fixed_point() -> None:
     pp = fhn_phase_portrait(p, 0.0, y0, duration=20.0, dt=0.1)
     gap = (pp.nullcline_x - pp.nullcline_y).abs()
     v_cross = float(pp.grid[int(torch.argmin(gap))])
-    assert v_cross == pytest.approx(_fhn_fixed_point(p, 0.0)[0], abs=pp.grid[1] - pp.grid[0])
+    step = float(pp.grid[1] - pp.grid[0])
+    assert v_cross == pytest.approx(float(_fhn_fixed_point(p, 0.0)[0]), abs=step)
     assert pp.trajectories.shape == (201, 2, 2) and pp.labels == ("v", "w")
 
 

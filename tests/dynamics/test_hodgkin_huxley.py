@@ -147,3 +147,15 @@ def test_fi_curve_type_ii_onset() -> None:
     rates = 1000.0 / isi_mean(window)[onset:]  # ISI-based: no 2 Hz counting quantum
     assert float(rates[0]) > 40.0
     assert bool((torch.diff(rates) >= -1e-6).all())  # rises monotonically above onset
+
+
+@needs_kernel
+def test_fast_path_keeps_subnormals_in_the_process() -> None:
+    """Loading and running the kernel must not switch on flush-to-zero / denormals-are-zero
+    for the process (what a -ffast-math shared library does when it is loaded)."""
+    currents = torch.tensor([10.0], dtype=torch.float64)
+    fast.simulate_hh_fast(P, hh_initial_state(P, 1), currents, 0.01, 10)
+    smallest_normal = 2.2250738585072014e-308
+    assert smallest_normal / 4 != 0
+    assert bool(torch.tensor(1e-310, dtype=torch.float64) * 1 != 0)
+    assert bool(torch.tensor(1e-40, dtype=torch.float32) * 1 != 0)

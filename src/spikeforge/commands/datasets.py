@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from spikeforge.datasets import dataset_names
 from spikeforge.datasets.base import Found, data_path, dataset_info
@@ -16,6 +17,16 @@ from spikeforge.datasets.locate import ENV_VAR, cache_root, dataset_cache_dir
 from spikeforge.errors import ConfigError, DataError
 
 __all__ = ["add_parser", "run"]
+
+
+class _NameAction(argparse.Action):
+    """Store NAME; a usage error (exit 2) when it is given to ``list``, which takes none."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if values is not None and getattr(namespace, "action", None) == "list":
+            parser.error(f"datasets list takes no NAME, got {values!r}")
+        setattr(namespace, self.dest, values)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("action", choices=("list", "info", "download", "verify"))
-    p.add_argument("name", nargs="?", help="dataset name (not for list)")
+    p.add_argument("name", nargs="?", action=_NameAction, help="dataset name (not for list)")
     p.add_argument("--data-dir", default=None, help="folder holding (or to receive) the files")
     p.add_argument("--no-progress", action="store_true", help="no download progress bar")
     p.set_defaults(run=run)

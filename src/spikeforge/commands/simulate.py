@@ -7,6 +7,7 @@ import argparse
 import csv
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--noise-std", type=float, default=1.0, help="noisy: std per step")
     p.add_argument("--seed", type=int, default=0, help="noisy: random seed")
     p.add_argument("--stimulus-file", type=Path, default=None, help="file: .npy or .csv samples")
-    p.add_argument("--duration", type=float, default=None, help="simulated time")
-    p.add_argument("--dt", type=float, default=None, help="time step")
-    p.add_argument("--method", default=None, help="euler, exp_euler, rk4 or dopri5")
+    p.add_argument("--duration", type=float, default=None,
+                   help=f"simulated time (default per model: {_defaults('duration')})")
+    p.add_argument("--dt", type=float, default=None,
+                   help=f"time step (default per model: {_defaults('dt')})")
+    p.add_argument("--method", default=None,
+                   help=f"euler, exp_euler, rk4 or dopri5 (default per model: "
+                        f"{_defaults('method')})")
     p.add_argument(
         "--params", nargs="+", default=[], metavar="P",
         help="a preset (izhikevich: RS IB CH FS LTS RZ TC) and/or key=value pairs",
@@ -75,6 +80,16 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
+def _defaults(field: str) -> str:
+    """``lif 0.1, hh 0.01, ...``: the per-model default of a ``ModelSpec`` field, for --help
+    (argparse's %(default)s would show None, the marker for 'use the model's default')."""
+    parts = []
+    for kind, spec in SPECS.items():
+        value = getattr(spec, field)
+        parts.append(f"{kind.value} {value.value if isinstance(value, Method) else f'{value:g}'}")
+    return ", ".join(parts)
+
+
 def _parse_enum(enum_type: Any, text: str, what: str) -> Any:
     try:
         return enum_type(text.lower())
@@ -84,8 +99,13 @@ def _parse_enum(enum_type: Any, text: str, what: str) -> Any:
 
 
 def _floats(text: str, what: str) -> list[float]:
+    pieces = [x.strip() for x in text.split(",")]
+    if not all(pieces):
+        raise ConfigError(
+            f"{what} must be numbers separated by commas (no empty entries), got {text!r}"
+        )
     try:
-        values = [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in pieces]
     except ValueError:
         raise ConfigError(f"{what} must be numbers separated by commas, got {text!r}") from None
     if not values or not all(math.isfinite(v) for v in values):
@@ -93,15 +113,93 @@ def _floats(text: str, what: str) -> list[float]:
     return values
 
 
-def _fi_range(text: str) -> torch.Tensor:
+def _fi_range(text: str) -> tuple[float, float, int]:
+    """``(start, step, count)`` of ``--fi-curve START:STOP:STEP`` (validated, not built)."""
     parts = text.split(":")
     if len(parts) != 3:
         raise ConfigError(f"--fi-curve must be START:STOP:STEP, got {text!r}")
     start, stop, step = (_floats(x, "--fi-curve")[0] for x in parts)
     if step <= 0 or stop < start:
         raise ConfigError(f"--fi-curve needs STEP > 0 and STOP >= START, got {text!r}")
-    n = math.floor((stop - start) / step + 1e-9) + 1
-    return start + step * torch.arange(n, dtype=torch.float64)
+    count = (stop - start) / step + 1e-9
+    if not count < _MAX_NEURONS:
+        raise ConfigError(
+            f"--fi-curve {text} asks for {count:.3g} currents, more than {_MAX_NEURONS:,}; "
+            f"use a larger STEP or a narrower START:STOP"
+        )
+    return start, step, math.floor(count) + 1
+
+
+# Sanity bounds checked before anything is allocated (a huge --duration or a tiny --dt would
+# otherwise end in an allocator traceback minutes later).
+_MAX_NEURONS = 1_000_000
+_MAX_STEPS = 1_000_000_000
+_PER_STEP_OVERHEAD = 512  # bytes: a stored state tensor per step plus the time vector
+
+
+def _memory_limit() -> int:
+    """Half the machine's physical memory in bytes (8 GiB if it cannot be read)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 16 << 30
+    return max(total, 1 << 30) // 2
+
+
+def _check_size(steps: int, neurons: int, state_size: int, neuron_option: str) -> None:
+    """Raise ``ConfigError`` naming the option to reduce when a run of ``steps`` steps of
+    ``neurons`` neurons with ``state_size`` float64 state variables (plus the current) would
+    need more than half the machine's memory or more than the hard caps."""
+    if steps > _MAX_STEPS:
+        raise ConfigError(
+            f"--duration / --dt give {steps:.3g} steps, more than {_MAX_STEPS:.0e}; reduce "
+            f"--duration or increase --dt"
+        )
+    if neurons > _MAX_NEURONS:
+        raise ConfigError(
+            f"{neuron_option} gives {neurons:,} neurons, more than {_MAX_NEURONS:,}; pass fewer"
+        )
+    need = (steps + 1) * (neurons * (state_size + 1) * 8 + _PER_STEP_OVERHEAD)
+    limit = _memory_limit()
+    if need > limit:
+        option = "--duration / --dt" if neurons == 1 else f"--duration / --dt or {neuron_option}"
+        raise ConfigError(
+            f"{option}: {steps:,} steps x {neurons:,} neurons x {state_size} state variables "
+            f"need about {need / 2**30:.3g} GiB, more than {limit / 2**30:.3g} GiB (half this "
+            f"machine's memory); reduce --duration, increase --dt or simulate fewer neurons"
+        )
+
+
+def _check_out(out: Path | None) -> None:
+    """``--out`` must be a folder or a path that can become one (checked before simulating)."""
+    if out is None:
+        return
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "is a file" if path == out else f"is inside {path}, which is a file"
+                raise ConfigError(f"--out {out} {what}; give a folder (existing or new)")
+            return
+
+
+def _check_times(args: argparse.Namespace, duration: float) -> None:
+    """--onset, --offset, --settle and --noise-std against each other and the duration."""
+    if not (math.isfinite(args.onset) and 0 <= args.onset < duration):
+        raise ConfigError(
+            f"--onset must be in [0, duration) = [0, {duration:g}), got {args.onset:g}; "
+            f"lower --onset or lengthen --duration"
+        )
+    if args.offset is not None and not (math.isfinite(args.offset) and args.offset > args.onset):
+        raise ConfigError(
+            f"--offset must be a finite time after --onset {args.onset:g}, got {args.offset:g}"
+        )
+    if args.settle is not None and not (math.isfinite(args.settle) and 0 <= args.settle < duration):
+        raise ConfigError(
+            f"--settle must be in [0, duration) = [0, {duration:g}), got {args.settle:g}; "
+            f"lower --settle or lengthen --duration"
+        )
+    if not (math.isfinite(args.noise_std) and args.noise_std >= 0):
+        raise ConfigError(f"--noise-std must be a finite number >= 0, got {args.noise_std}")
 
 
 def _positive(value: float, name: str) -> float:
@@ -118,8 +216,8 @@ def _build_current(
         if args.stimulus_file is None:
             raise ConfigError("--stimulus file needs --stimulus-file PATH")
         return stimulus.from_file(args.stimulus_file, steps)
-    default = str(spec.current)
-    amp = torch.tensor(_floats(args.current or default, "--current"), dtype=torch.float64)
+    text = str(spec.current) if args.current is None else args.current
+    amp = torch.tensor(_floats(text, "--current"), dtype=torch.float64)
     if kind is StimulusKind.CONSTANT:
         return stimulus.constant(amp, steps)
     if kind is StimulusKind.STEP:
@@ -159,8 +257,10 @@ def _figures(kind: ModelKind, spec: ModelSpec, traj: Trajectory, params: Any,
     from spikeforge.dynamics import plot
 
     unit = "ms" if spec.current_unit != "dimensionless" else "1"
-    paths = [plot.plot_variables(traj, (traj.variables[0],), out / "voltage.png",
-                                 f"{kind.value}: {traj.variables[0]}", unit)]
+    voltage = traj.variables[0]
+    v_unit = "dimensionless" if spec.current_unit == "dimensionless" else "mV"
+    paths = [plot.plot_variables(traj, (voltage,), out / "voltage.png",
+                                 f"{kind.value}: {voltage}", unit, {voltage: v_unit})]
     if spec.traces:
         name = "gating.png" if kind is ModelKind.HH else "recovery.png"
         paths.append(plot.plot_variables(traj, spec.traces, out / name, f"{kind.value}", unit))
@@ -183,7 +283,10 @@ def _figures(kind: ModelKind, spec: ModelSpec, traj: Trajectory, params: Any,
 
 def _run_fi(args: argparse.Namespace, kind: ModelKind, spec: ModelSpec, params: Any,
             method: Method, dt: float, duration: float) -> int:
-    currents = _fi_range(args.fi_curve)
+    start, step, count = _fi_range(args.fi_curve)
+    state_size = spec.initial_state(params, 1, torch.float64).shape[1]
+    _check_size(n_steps(duration, dt), count, state_size, "--fi-curve")
+    currents = start + step * torch.arange(count, dtype=torch.float64)
     system = spec.system(params)
     y0 = spec.initial_state(params, currents.numel(), torch.float64)
     curve: FICurve = fi_curve(system, y0, currents, duration, dt, method, args.settle)
@@ -222,9 +325,17 @@ def run(args: argparse.Namespace) -> int:
     steps = n_steps(duration, dt)
     if steps < 1:
         raise ConfigError(f"--duration {duration:g} is shorter than one step of --dt {dt:g}")
+    _check_out(args.out)
+    _check_times(args, duration)
     if args.fi_curve is not None:
         return _run_fi(args, kind, spec, params, method, dt, duration)
+    state_size = spec.initial_state(params, 1, torch.float64).shape[1]
+    if args.current is not None and args.stimulus.lower() != "file":
+        _check_size(steps, len(_floats(args.current, "--current")), state_size, "--current")
+    else:
+        _check_size(steps, 1, state_size, "--current")
     current = _build_current(args, spec, steps, dt)
+    _check_size(steps, current.shape[1], state_size, "--stimulus-file")
     system = spec.system(params)
     y0 = spec.initial_state(params, current.shape[1], torch.float64)
     with torch.no_grad():

@@ -39,6 +39,13 @@ def _load(folder: Path, names: Sequence[str]) -> dict[str, np.ndarray] | None:
         return None
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _store(folder: Path, arrays: dict[str, np.ndarray], origin: str) -> None:
     """Write ``arrays`` into a temporary folder beside ``folder``, then rename it.
 
@@ -57,6 +64,8 @@ def _store(folder: Path, arrays: dict[str, np.ndarray], origin: str) -> None:
                 fh.flush()
                 os.fsync(fh.fileno())
         (tmp / "source.json").write_text(json.dumps({"source": origin}))
+        # mkdtemp makes the folder 0700; give the cache folder the mode mkdir() would
+        os.chmod(tmp, 0o777 & ~_umask())
         os.replace(tmp, folder)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -144,6 +144,31 @@ def events_from_tonic(events: np.ndarray) -> np.ndarray:
     return make_events(events["x"], events["y"], events["t"], events["p"].astype(np.int64) > 0)
 
 
+def as_sensor(sensor: SensorSize | tuple[int, int, int]) -> SensorSize:
+    """``sensor`` as a :class:`SensorSize`: accepts one, or any ``(width, height, polarities)``
+    sequence of three positive integers (tonic's ``sensor_size``).
+
+    Raises:
+        ConfigError: anything else (wrong length, non-integer or non-positive entries).
+    """
+    if isinstance(sensor, SensorSize):
+        values: tuple[object, ...] = tuple(sensor)
+    elif isinstance(sensor, (tuple, list)) or (
+        isinstance(sensor, np.ndarray) and sensor.ndim == 1
+    ):
+        values = tuple(sensor)
+    else:
+        values = ()
+    if len(values) != 3 or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in values
+    ):
+        raise ConfigError(
+            f"sensor must be a SensorSize or a (width, height, polarities) tuple of positive "
+            f"integers, got {sensor!r}"
+        )
+    return SensorSize(*(int(v) for v in values))  # type: ignore[arg-type]
+
+
 def _check_inside(events: np.ndarray, sensor: SensorSize) -> None:
     """Raise unless every event lies on the sensor (events are never dropped silently)."""
     if not len(events):
@@ -171,7 +196,7 @@ def _accumulate(
 
 def frames_by_time(
     events: np.ndarray,
-    sensor: SensorSize,
+    sensor: SensorSize | tuple[int, int, int],
     *,
     n_bins: int | None = None,
     window: int | None = None,
@@ -185,13 +210,22 @@ def frames_by_time(
       - ``window`` (µs): bins ``[t0 + k*window, t0 + (k+1)*window)``, as many as
         ``max(1, ceil((t_max - t_min) / window))``; the last includes ``t_max``.
 
+    Args:
+        events: structured array of :data:`EVENT_DTYPE` (fields ``x``, ``y``, ``t`` µs, ``p``).
+        sensor: the sensor geometry, a :class:`SensorSize` or a plain ``(width, height,
+            polarities)`` tuple (tonic's ``sensor_size``, e.g. ``(34, 34, 2)``); every event
+            must satisfy ``0 <= x < width``, ``0 <= y < height``, ``0 <= p < polarities``.
+        n_bins: number of equal time bins.
+        window: bin length (µs).
+
     Returns:
         float32 ``[F, P, H, W]`` counts; their sum equals ``len(events)``.
 
     Raises:
-        ConfigError: neither or both options, or a non-positive one. DataError: an event lies
-            outside ``sensor``.
+        ConfigError: neither or both options, a non-positive one, or a malformed ``sensor``.
+            DataError: an event lies outside ``sensor``.
     """
+    sensor = as_sensor(sensor)
     if (n_bins is None) == (window is None):
         raise ConfigError("frames_by_time needs exactly one of n_bins or window")
     if (n_bins is not None and n_bins < 1) or (window is not None and window <= 0):
@@ -212,7 +246,7 @@ def frames_by_time(
 
 def frames_by_count(
     events: np.ndarray,
-    sensor: SensorSize,
+    sensor: SensorSize | tuple[int, int, int],
     *,
     n_bins: int | None = None,
     per_frame: int | None = None,
@@ -222,9 +256,13 @@ def frames_by_count(
     Exactly one of ``n_bins`` (event ``i`` of ``N`` goes to frame ``i * n_bins // N``) or
     ``per_frame`` (``max(1, ceil(N / per_frame))`` frames, the last one holding the remainder).
 
+    ``sensor``: a :class:`SensorSize` or a ``(width, height, polarities)`` tuple, as in
+    :func:`frames_by_time`.
+
     Returns:
         float32 ``[F, P, H, W]`` counts; their sum equals ``len(events)``.
     """
+    sensor = as_sensor(sensor)
     if (n_bins is None) == (per_frame is None):
         raise ConfigError("frames_by_count needs exactly one of n_bins or per_frame")
     if (n_bins is not None and n_bins < 1) or (per_frame is not None and per_frame < 1):
@@ -242,7 +280,9 @@ def frames_by_count(
     return _accumulate(ordered, bins, n, sensor)
 
 
-def to_frames(events: np.ndarray, sensor: SensorSize, n_bins: int, by: BinBy) -> torch.Tensor:
+def to_frames(
+    events: np.ndarray, sensor: SensorSize | tuple[int, int, int], n_bins: int, by: BinBy
+) -> torch.Tensor:
     """``n_bins`` frames ``[n_bins, P, H, W]`` by time or by count (see the two functions)."""
     if by is BinBy.TIME:
         return frames_by_time(events, sensor, n_bins=n_bins)
@@ -251,7 +291,7 @@ def to_frames(events: np.ndarray, sensor: SensorSize, n_bins: int, by: BinBy) ->
 
 def to_spike_tensor(
     samples: Sequence[np.ndarray],
-    sensor: SensorSize,
+    sensor: SensorSize | tuple[int, int, int],
     n_bins: int,
     *,
     by: BinBy = BinBy.TIME,

@@ -31,7 +31,14 @@ from spikeforge.dynamics.spikes import SpikeTimes
 from spikeforge.errors import ConfigError, SimulationError
 
 _SOURCE = Path(__file__).with_name("hh_kernel.cpp")
-_FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=c++17")
+# No -ffast-math: a shared library built with it runs crtfastmath's constructor on load, which
+# sets flush-to-zero / denormals-are-zero in MXCSR for the whole process (subnormals become 0
+# in Python, numpy and torch). These flags only drop errno and trap semantics, which keeps
+# IEEE results (and equality with the torch path) and leaves the FP environment alone.
+_FLAGS = (
+    "-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math",
+    "-fopenmp", "-shared", "-fPIC", "-std=c++17",
+)
 _PTR = ctypes.c_void_p
 
 

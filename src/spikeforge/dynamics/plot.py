@@ -23,17 +23,20 @@ def _time_label(time_unit: str) -> str:
 
 
 def plot_variables(
-    traj: Trajectory, names: tuple[str, ...], path: Path, title: str, time_unit: str = "ms"
+    traj: Trajectory, names: tuple[str, ...], path: Path, title: str, time_unit: str = "ms",
+    units: dict[str, str] | None = None,
 ) -> Path:
     """Plot the traces of the variables ``names`` (one panel each) for every neuron in
-    ``traj`` (at most 8 drawn) and save a PNG to ``path``."""
+    ``traj`` (at most 8 drawn) and save a PNG to ``path``. ``units`` maps a variable to the
+    unit shown on its y axis (``"v (mV)"``)."""
     plt = _pyplot()
     fig, axes = plt.subplots(len(names), 1, sharex=True, figsize=(8, 2.2 * len(names) + 0.6))
     axes = [axes] if len(names) == 1 else list(axes)
     t = traj.t.numpy()
     for ax, name in zip(axes, names, strict=True):
         ax.plot(t, traj.variable(name)[:, :8].detach().cpu().double().numpy(), lw=0.8)
-        ax.set_ylabel(name)
+        unit = (units or {}).get(name)
+        ax.set_ylabel(f"{name} ({unit})" if unit else name)
     axes[0].set_title(title)
     axes[-1].set_xlabel(_time_label(time_unit))
     fig.tight_layout()

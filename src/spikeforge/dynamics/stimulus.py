@@ -4,6 +4,7 @@ current applied over ``[k dt, (k+1) dt)`` (model current unit)."""
 from __future__ import annotations
 
 import enum
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,9 @@ def from_file(path: Path, steps: int | None) -> torch.Tensor:
         if path.suffix == ".npy":
             data = np.load(path)
         else:
-            data = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
+            with warnings.catch_warnings():  # an empty file: numpy warns, the check below says it
+                warnings.simplefilter("ignore", UserWarning)
+                data = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
     except (ValueError, OSError) as exc:
         raise DataError(
             f"stimulus file {path} is not numeric ({exc}); write one row per step"
