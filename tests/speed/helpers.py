@@ -1,4 +1,4 @@
-"""Shared builders for the fused-kernel tests: a layer, its inputs and a loss touching every output."""
+"""Builders for the fused-kernel tests: a layer, its inputs, a loss touching every output."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from spikeforge.neurons import ALIF, IF, LIF, Backend, Neuron, Reset
+from spikeforge.neurons import ALIF, IF, LIF, Backend, Neuron, NeuronTrace, Reset
 from spikeforge.surrogate import Surrogate
 
 KINDS = ("if", "lif", "alif")
@@ -52,8 +52,10 @@ def random_state(layer: Neuron, step_shape: tuple[int, ...], generator: torch.Ge
     """A random initial state (leaf tensors that require grad) for ``layer``."""
     state = layer.initial_state(torch.zeros(step_shape, dtype=torch.float64))
     return type(state)(
-        *(0.5 * torch.rand(step_shape, generator=generator, dtype=torch.float64)
-          .requires_grad_() for _ in state)
+        *(
+            0.5 * torch.rand(step_shape, generator=generator, dtype=torch.float64).requires_grad_()
+            for _ in state
+        )
     )
 
 
@@ -65,23 +67,32 @@ def run(
     *,
     num_steps: int | None = None,
     weights: dict[str, Tensor],
+    device: str = "cpu",
 ):
     """Run a copy of ``layer`` with ``backend``; return outputs and gradients of a fixed loss.
 
     The loss is a weighted sum of the spikes, the membrane trace and every final state
     field, so every incoming gradient path of the backward pass is exercised.
     """
-    net = copy.deepcopy(layer)
+    net = copy.deepcopy(layer).to(device)
     net.backend = backend
-    x = x.detach().requires_grad_()
-    st = None if state is None else type(state)(*(t.detach().requires_grad_() for t in state))
+    x = x.detach().to(device).requires_grad_()
+    st = (
+        None
+        if state is None
+        else type(state)(*(t.detach().to(device).requires_grad_() for t in state))
+    )
+    w = {k: v.to(device) for k, v in weights.items() if k != "state"}
     tr = net.trace(x, st, num_steps=num_steps)
-    loss = (weights["s"] * tr.output).sum() + (weights["u"] * tr.membrane).sum()
+    loss = (w["s"] * tr.output).sum() + (w["u"] * tr.membrane).sum()
     for i, field in enumerate(tr.state):
-        loss = loss + (weights["state"][i] * field).sum()
+        loss = loss + (weights["state"][i].to(device) * field).sum()
     leaves = [x, *(st or ()), *net.parameters()]
     grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-    return tr, grads
+    cpu = NeuronTrace(
+        tr.output.cpu(), tr.membrane.cpu(), type(tr.state)(*(t.cpu() for t in tr.state))
+    )
+    return cpu, [g.cpu() if g is not None else None for g in grads]
 
 
 def loss_weights(steps: int, step_shape: tuple[int, ...], fields: int, generator: torch.Generator):
@@ -90,8 +101,9 @@ def loss_weights(steps: int, step_shape: tuple[int, ...], fields: int, generator
     return {
         "s": torch.randn(full, generator=generator, dtype=torch.float64),
         "u": 0.1 * torch.randn(full, generator=generator, dtype=torch.float64),
-        "state": [torch.randn(step_shape, generator=generator, dtype=torch.float64)
-                  for _ in range(fields)],
+        "state": [
+            torch.randn(step_shape, generator=generator, dtype=torch.float64) for _ in range(fields)
+        ],
     }
 
 

@@ -16,7 +16,10 @@ SURROGATES = (FastSigmoid(), Arctan(), Sigmoid(), Triangle(scale=0.8))
 T, B, SHAPE = 9, 3, (5,)
 
 
-def compare(case: Case, backend: Backend, *, static: bool = False, seed: int = 0) -> None:
+def compare(
+    case: Case, backend: Backend, *, static: bool = False, seed: int = 0, device: str = "cpu"
+) -> None:
+    """Reference on the CPU against ``backend`` on ``device``, same layer, input and loss."""
     gen = torch.Generator().manual_seed(seed)
     layer = build(case, SHAPE, gen)
     x_shape = (B, *SHAPE) if static else (T, B, *SHAPE)
@@ -26,15 +29,16 @@ def compare(case: Case, backend: Backend, *, static: bool = False, seed: int = 0
     steps = T if static else None
     ref = run(layer, Backend.REFERENCE, x, state, num_steps=steps, weights=w)
     assert ref[0].output.sum() > 0, "the case must spike to test anything"
-    assert_same(ref, run(layer, backend, x, state, num_steps=steps, weights=w))
+    assert_same(ref, run(layer, backend, x, state, num_steps=steps, weights=w, device=device))
 
 
 @pytest.mark.parametrize("backend", KERNELS, ids=lambda b: b.value)
 @pytest.mark.parametrize(
     ("kind", "reset", "detach", "surrogate"),
     list(itertools.product(KINDS, Reset, (True, False), SURROGATES)),
-    ids=lambda v: getattr(v, "value", None) or type(v).__name__ if not isinstance(v, (str, bool))
-    else str(v),
+    ids=lambda v: (
+        getattr(v, "value", None) or type(v).__name__ if not isinstance(v, (str, bool)) else str(v)
+    ),
 )
 def test_fused_equals_reference(kind, reset, detach, surrogate, backend) -> None:
     """Values and gradients w.r.t. input, initial state, decay and threshold (shared)."""

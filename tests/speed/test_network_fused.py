@@ -25,8 +25,13 @@ def test_mlp_fused_equals_reference_and_static_equals_expanded(static: bool) -> 
     """Static input through the fused path == T explicit copies through the reference path."""
     torch.manual_seed(0)
     net = Sequential(
-        Flatten(), Linear(12, 16), LIF(0.8, learn_beta=True, learn_threshold=True, shape=(16,)),
-        Linear(16, 8), ALIF(0.9, jump=0.1), Linear(8, 3), IF(threshold=0.5),
+        Flatten(),
+        Linear(12, 16),
+        LIF(0.8, learn_beta=True, learn_threshold=True, shape=(16,)),
+        Linear(16, 8),
+        ALIF(0.9, jump=0.1),
+        Linear(8, 3),
+        IF(threshold=0.5),
     ).double()
     with torch.no_grad():
         for layer in net:
@@ -50,7 +55,12 @@ def test_conv_net_static_input_fused_equals_reference() -> None:
     """Conv -> pool -> LIF with a static image: weight gradients equal the reference's."""
     torch.manual_seed(1)
     net = Sequential(
-        Conv2d(1, 4, 3), MaxPool2d(2), LIF(0.9, threshold=0.3), Flatten(), Linear(36, 5), LIF(),
+        Conv2d(1, 4, 3),
+        MaxPool2d(2),
+        LIF(0.9, threshold=0.3),
+        Flatten(),
+        Linear(36, 5),
+        LIF(),
     ).double()
     x = torch.rand(2, 1, 8, 8, dtype=torch.float64)
     ref_net = set_backend(copy.deepcopy(net), Backend.REFERENCE)
