@@ -46,7 +46,16 @@ from spikeforge.surrogate import Surrogate
 __all__ = ["backward", "build_error", "check", "forward", "library_path", "usable"]
 
 _SOURCE = Path(__file__).with_name("csrc") / "fused_cpu.cpp"
-_FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp", "-fPIC", "-shared", "-std=c++17")
+_FLAGS = (
+    "-O3",
+    "-march=native",
+    "-ffp-contract=off",
+    "-fno-trapping-math",
+    "-fopenmp",
+    "-fPIC",
+    "-shared",
+    "-std=c++17",
+)
 _DTYPES = (torch.float32, torch.float64)
 _build_error: list[str] = []
 

@@ -62,18 +62,20 @@ void forward(const Shape sh, const F* x, const F* v0, const F* a0, const F* beta
       F* ut = u + t * M + base;
       F* st = s + t * M + base;
       F* at = ADAPT ? a_prev + t * M + base : nullptr;
+#pragma omp simd
       for (int64_t j = 0; j < len; ++j) {
         const F uu = bt[j] * v[j] + xt[j];
-        F e = th[j];
-        if constexpr (ADAPT) {
-          at[j] = a[j];
-          e = th[j] + a[j];
-        }
-        const F sp = (uu - e >= F(0)) ? F(1) : F(0);
+        const F e = ADAPT ? th[j] + a[j] : th[j];
+        const F sp = F(uu - e >= F(0));
         ut[j] = uu;
         st[j] = sp;
         v[j] = ZERO ? uu * (F(1) - sp) : uu - e * sp;
-        if constexpr (ADAPT) a[j] = rho[n0 + j] * a[j] + jump[n0 + j] * sp;
+      }
+      if constexpr (ADAPT) {
+        for (int64_t j = 0; j < len; ++j) {
+          at[j] = a[j];
+          a[j] = rho[n0 + j] * a[j] + jump[n0 + j] * st[j];
+        }
       }
     }
     for (int64_t j = 0; j < len; ++j) {
@@ -109,50 +111,54 @@ void backward(const Shape sh, const BackwardArgs<F> g, int64_t threads) {
       ga[j] = (ADAPT && g.ga_in) ? g.ga_in[base + j] : F(0);
       gxs[j] = gb[j] = gt[j] = gr[j] = gj[j] = F(0);
     }
+    const F zeros[BLOCK] = {};
+    F vp[BLOCK], gxrow[BLOCK];
     for (int64_t t = sh.T - 1; t >= 0; --t) {
       const int64_t off = t * M + base;
       const F* ut = g.u + off;
-      const F* at = ADAPT ? g.a_prev + off : nullptr;
-      const F* gst = g.gs ? g.gs + off : nullptr;
-      const F* gut = g.gu ? g.gu + off : nullptr;
-      const F* up = t > 0 ? ut - M : nullptr;
-      const F* ap = (ADAPT && t > 0) ? at - M : nullptr;
-      F* gxt = sh.Tx == 1 ? nullptr : g.gx + off;
+      const F* at = ADAPT ? g.a_prev + off : zeros;
+      const F* gst = g.gs ? g.gs + off : zeros;
+      const F* gut = g.gu ? g.gu + off : zeros;
+      // membrane after reset at t - 1 (the decay's gradient needs it), recomputed from u
+      if (t == 0) {
+        for (int64_t j = 0; j < len; ++j) vp[j] = g.v0[base + j];
+      } else {
+        const F* up = ut - M;
+        const F* ap = ADAPT ? at - M : zeros;
+#pragma omp simd
+        for (int64_t j = 0; j < len; ++j) {
+          const F ep = ADAPT ? th[j] + ap[j] : th[j];
+          const F spp = F(up[j] - ep >= F(0));
+          vp[j] = ZERO ? up[j] * (F(1) - spp) : up[j] - ep * spp;
+        }
+      }
+#pragma omp simd
       for (int64_t j = 0; j < len; ++j) {
         const F uu = ut[j];
         const F e = ADAPT ? th[j] + at[j] : th[j];
         const F d = uu - e;
-        const F sp = d >= F(0) ? F(1) : F(0);
-        F g_s = gst ? gst[j] : F(0);
+        const F sp = F(d >= F(0));
+        F g_s = gst[j];
         if constexpr (ADAPT) g_s += g.jump[n0 + j] * ga[j];
         if constexpr (!DETACH) g_s -= (ZERO ? uu : e) * gv[j];
         const F gsh = g_s * surrogate<F, SURR>(d, g.c0, g.c1);
-        F g_u = (ZERO ? gv[j] * (F(1) - sp) : gv[j]) + gsh;
-        if (gut) g_u += gut[j];
+        const F g_u = (ZERO ? gv[j] * (F(1) - sp) : gv[j]) + gsh + gut[j];
         const F g_e = ZERO ? -gsh : -gsh - sp * gv[j];
-        if (g.gtheta) gt[j] += g_e;
+        gt[j] += g_e;
         if constexpr (ADAPT) {
-          if (g.grho) gr[j] += ga[j] * at[j];
-          if (g.gjump) gj[j] += ga[j] * sp;
+          gr[j] += ga[j] * at[j];
+          gj[j] += ga[j] * sp;
           ga[j] = ga[j] * g.rho[n0 + j] + g_e;
         }
-        if (g.gbeta) {
-          F vp;
-          if (t == 0) {
-            vp = g.v0[base + j];
-          } else {
-            const F ep = ADAPT ? th[j] + ap[j] : th[j];
-            const F spp = (up[j] - ep >= F(0)) ? F(1) : F(0);
-            vp = ZERO ? up[j] * (F(1) - spp) : up[j] - ep * spp;
-          }
-          gb[j] += g_u * vp;
-        }
-        if (gxt) {
-          gxt[j] = g_u;
-        } else {
-          gxs[j] += g_u;
-        }
+        gb[j] += g_u * vp[j];
+        gxrow[j] = g_u;
         gv[j] = g_u * bt[j];
+      }
+      if (sh.Tx == 1) {
+        for (int64_t j = 0; j < len; ++j) gxs[j] += gxrow[j];
+      } else {
+        F* gxt = g.gx + off;
+        for (int64_t j = 0; j < len; ++j) gxt[j] = gxrow[j];
       }
     }
     for (int64_t j = 0; j < len; ++j) {
