@@ -48,8 +48,10 @@ def equality() -> bool:
                 status = "ok"
             except AssertionError as exc:
                 ok, status = False, f"MISMATCH {exc}"
-            print(f"{kind:5} {reset.value:9} detach={detach!s:5} "
-                  f"{type(surrogate).__name__:12} static={static!s:5} {status}")
+            print(
+                f"{kind:5} {reset.value:9} detach={detach!s:5} "
+                f"{type(surrogate).__name__:12} static={static!s:5} {status}"
+            )
     return ok
 
 
@@ -91,8 +93,13 @@ def speed(steps: int, neurons: int, batch: int) -> None:
         for sj_backend in ("triton", "cupy", "torch"):
             try:
                 node = neuron.LIFNode(
-                    tau=10.0, decay_input=False, v_reset=None, detach_reset=True,
-                    surrogate_function=surrogate.ATan(), step_mode="m", backend=sj_backend,
+                    tau=10.0,
+                    decay_input=False,
+                    v_reset=None,
+                    detach_reset=True,
+                    surrogate_function=surrogate.ATan(),
+                    step_mode="m",
+                    backend=sj_backend,
                 ).to(dev)
 
                 def run_sj(node=node) -> None:
@@ -102,11 +109,15 @@ def speed(steps: int, neurons: int, batch: int) -> None:
 
                 results[f"spikingjelly {sj_backend}"] = _time(run_sj)
             except Exception as exc:  # a backend that is not installed or not supported
-                print(f"spikingjelly backend {sj_backend}: unavailable ({type(exc).__name__}: "
-                      f"{str(exc).splitlines()[0] if str(exc) else ''})")
+                print(
+                    f"spikingjelly backend {sj_backend}: unavailable ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''})"
+                )
     base = results["spikeforge triton"]
-    print(f"\nLinear({neurons},{neurons}) + LIF, batch {batch}, {steps} steps, fwd+bwd, "
-          f"{torch.cuda.get_device_name()}:")
+    print(
+        f"\nLinear({neurons},{neurons}) + LIF, batch {batch}, {steps} steps, fwd+bwd, "
+        f"{torch.cuda.get_device_name()}:"
+    )
     for name, ms in sorted(results.items(), key=lambda kv: kv[1]):
         print(f"  {name:<24}{ms:9.2f} ms  {ms / base:6.2f}x spikeforge triton")
 
@@ -119,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-equality", action="store_true")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
-        print("no CUDA device: this check needs a GPU (tests/speed/test_triton.py runs the "
-              "kernels interpreted on the CPU)")
+        print(
+            "no CUDA device: this check needs a GPU (tests/speed/test_triton.py runs the "
+            "kernels interpreted on the CPU)"
+        )
         return 2
     ok = True if args.skip_equality else equality()
     speed(args.steps, args.neurons, args.batch)

@@ -70,6 +70,33 @@ def torch_layers(net: str, scale: float = 1.0) -> list[nn.Module]:
 Runner = Callable[[Tensor, int, bool], Tensor]
 
 
+def _per_step_runner(
+    net: str, layers: list[nn.Module], neurons: list[nn.Module], init: Callable[[int], object]
+) -> Runner:
+    """The per-step Python loop of snnTorch and Norse: every layer at every step.
+
+    ``neurons[i](current, state) -> (spikes, state)``; ``init(i)`` is layer ``i``'s first state.
+    """
+    pool = nn.MaxPool2d(2)
+
+    def run(data: Tensor, num_steps: int, direct: bool) -> Tensor:
+        states = [init(i) for i in range(len(layers))]
+        out = []
+        for t in range(num_steps):
+            h = data if direct else data[t]
+            for i, (layer, neuron) in enumerate(zip(layers, neurons, strict=True)):
+                if (net == "fc" and i == 0) or (net == "conv" and i == 2):
+                    h = h.flatten(1)
+                h = layer(h)
+                if net == "conv" and i < 2:
+                    h = pool(h)
+                h, states[i] = neuron(h, states[i])
+            out.append(h)
+        return torch.stack(out)
+
+    return run
+
+
 def build_spikeforge(net: str) -> tuple[nn.Module, Runner]:
     from spikeforge.layers import Conv2d, Flatten, Linear, MaxPool2d
     from spikeforge.network import Sequential
@@ -115,27 +142,9 @@ def build_snntorch(net: str) -> tuple[nn.Module, Runner]:
         )
 
     mods = torch_layers(net)
-    model = nn.ModuleList([*mods, *(leaky() for _ in mods)])
-    k = len(mods)
-    pool = nn.MaxPool2d(2)
-
-    def run(data: Tensor, num_steps: int, direct: bool) -> Tensor:
-        mems = [model[k + i].init_leaky() for i in range(k)]
-        out = []
-        for t in range(num_steps):
-            h = data if direct else data[t]
-            for i in range(k):
-                if net == "fc" and i == 0:
-                    h = h.flatten(1)
-                if net == "conv" and i == 2:
-                    h = h.flatten(1)
-                h = model[i](h)
-                if net == "conv" and i < 2:
-                    h = pool(h)
-                h, mems[i] = model[k + i](h, mems[i])
-            out.append(h)
-        return torch.stack(out)
-
+    neurons = [leaky() for _ in mods]
+    model = nn.ModuleList([*mods, *neurons])
+    run = _per_step_runner(net, mods, neurons, lambda i: neurons[i].init_leaky())
     return model, run
 
 
@@ -202,25 +211,9 @@ def build_norse(net: str) -> tuple[nn.Module, Runner]:
         reset_method=reset_subtract,
     )
     mods = torch_layers(net, scale=1.0 / (1.0 - BETA))  # Norse scales the input by 1 - beta
-    model = nn.ModuleList([*mods, *(LIFBoxCell(params, dt=dt) for _ in mods)])
-    k = len(mods)
-    pool = nn.MaxPool2d(2)
-
-    def run(data: Tensor, num_steps: int, direct: bool) -> Tensor:
-        states: list = [None] * k
-        out = []
-        for t in range(num_steps):
-            h = data if direct else data[t]
-            for i in range(k):
-                if (net == "fc" and i == 0) or (net == "conv" and i == 2):
-                    h = h.flatten(1)
-                h = model[i](h)
-                if net == "conv" and i < 2:
-                    h = pool(h)
-                h, states[i] = model[k + i](h, states[i])
-            out.append(h)
-        return torch.stack(out)
-
+    neurons = [LIFBoxCell(params, dt=dt) for _ in mods]
+    model = nn.ModuleList([*mods, *neurons])
+    run = _per_step_runner(net, mods, neurons, lambda i: None)
     return model, run
 
 

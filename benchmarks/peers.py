@@ -25,7 +25,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -85,7 +84,13 @@ def _rss_mb() -> float:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak RSS of this process image (``VmHWM``; ``ru_maxrss`` would include the parent's,
+    as Linux carries it over ``fork``/``exec``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024
+    return float("nan")
 
 
 # ----------------------------------------------------------------------------- the worker
