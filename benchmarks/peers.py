@@ -374,38 +374,44 @@ def main(argv: list[str] | None = None) -> int:
         f"copy {limits['copy_gb_s']:.1f} GB/s"
     )
     print(f"libraries: {', '.join(libs)}" + (f"; missing: {', '.join(missing)}" if missing else ""))
-    records: list[Record] = []
+    payload: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": {
+            **limits,
+            "cpus": os.cpu_count(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
+        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "worker")},
+        "missing": missing,
+        "records": [],
+        "neuron_kernel": None,
+        "memory_growth": {},
+    }
     for net in args.nets:
         for mode in args.modes:
             recs = measure_config(libs, net, mode, args)
-            records += recs
+            payload["records"] += [asdict(r) for r in recs]
             _print_table(net, mode, recs)
+            _save(args.json, payload)  # after every configuration: a long run keeps its results
     kernel = neuron_kernel(args.T, args.batch, 1000, limits["copy_gb_s"])
+    payload["neuron_kernel"] = kernel
     print(
         f"fused LIF kernel {kernel['shape']} fwd+bwd: {kernel['ms']:.2f} ms, "
         f"{kernel['gb_s']:.1f} GB/s = {kernel['fraction_of_copy']:.0%} of memory copy"
     )
     growth = memory_growth(libs, "fc", args.growth, args.batch) if args.growth else {}
+    payload["memory_growth"] = growth
     for lib, g in growth.items():
         vals = ", ".join(f"T={t}: {v:.0f}" for t, v in g["peak_rss_mb"].items())
         print(f"peak RSS (MB) vs T, {lib}: {vals}; growth {g['mb_per_step']:.2f} MB/step")
-    if args.json:
-        payload = {
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "machine": {
-                **limits,
-                "cpus": os.cpu_count(),
-                "threads": torch.get_num_threads(),
-                "torch": torch.__version__,
-            },
-            "settings": {k: v for k, v in vars(args).items() if k not in ("json", "worker")},
-            "missing": missing,
-            "records": [asdict(r) for r in records],
-            "neuron_kernel": kernel,
-            "memory_growth": growth,
-        }
-        args.json.write_text(json.dumps(payload, indent=1, default=str))
+    _save(args.json, payload)
     return 0
+
+
+def _save(path: Path | None, payload: dict) -> None:
+    if path is not None:
+        path.write_text(json.dumps(payload, indent=1, default=str))
 
 
 def _print_table(net: str, mode: str, recs: list[Record]) -> None:
