@@ -326,7 +326,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in seconds")
     p.add_argument("--json", type=Path, help="also write every record to this JSON file")
-    p.add_argument("--nets", nargs="+", default=["fc", "conv"], choices=["fc", "conv"])
+    p.add_argument(
+        "--nets",
+        nargs="*",
+        default=["fc", "conv"],
+        choices=["fc", "conv"],
+        help="networks to time (none: only the kernel and memory measurements)",
+    )
     p.add_argument("--modes", nargs="+", default=["rate", "direct"], choices=["rate", "direct"])
     p.add_argument("--libs", nargs="+", default=list(LIBRARIES), choices=list(LIBRARIES))
     p.add_argument("--T", type=int, default=25, help="time steps (default 25)")
