@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from spikeforge.errors import StateError
+from spikeforge.errors import ConfigError, StateError
 
 __all__ = [
     "CONV_CHUNK_IMAGES",
@@ -113,7 +113,7 @@ class Dropout(nn.Module):
     def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout p must lie in [0, 1), got {p!r}")
+            raise ConfigError(f"Dropout p must lie in [0, 1) (the drop probability), got {p!r}")
         self.p = float(p)
         self.generator = generator
 

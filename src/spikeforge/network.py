@@ -7,7 +7,8 @@ Static input (direct encoding): ``forward(x, num_steps=T)`` with ``x`` ``[B, ...
 same input at each of ``T`` steps. The stateless layers before the first neuron then run
 once on ``[1, B, ...]`` and the first neuron reads their result at every step (its
 ``num_steps`` argument), summing the gradient over time; this equals, forward and backward,
-running them on ``T`` copies.
+running them on ``T`` copies. A batch norm in training mode is the exception: it runs on the
+``T`` copies so that its running statistics are those of them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,18 @@ from spikeforge.errors import ConfigError, StateError
 from spikeforge.neurons.base import Neuron, NeuronTrace
 
 __all__ = ["LayerTrace", "Sequential"]
+
+
+def _per_step(layer: nn.Module) -> bool:
+    """Whether a static input must be expanded to every step before ``layer``.
+
+    Neurons carry state over time. A batch norm in training mode updates its running variance
+    with the unbiased estimate, whose ``n / (n - 1)`` factor depends on how many copies it sees,
+    so computing it once would not equal running it on ``T`` copies.
+    """
+    return isinstance(layer, Neuron) or (
+        isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.training
+    )
 
 
 class LayerTrace(NamedTuple):
@@ -48,15 +61,22 @@ class Sequential(nn.Sequential):
                 f"Sequential: state has {len(state)} entries but the network has {len(self)} "
                 "layers; pass state=None to start from rest"
             )
+        if not isinstance(x, Tensor):
+            raise StateError(
+                f"Sequential: input must be a torch.Tensor [T, B, ...] (or [B, ...] with "
+                f"num_steps), got {type(x).__name__}"
+            )
         if num_steps is not None:
-            if num_steps < 1:
-                raise ConfigError(f"num_steps must be >= 1, got {num_steps}")
+            if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+                raise ConfigError(f"num_steps must be an integer >= 1, got {num_steps!r}")
             h = x.unsqueeze(0)  # static: [1, B, ...]
         else:
             h = x
         new_state: list[Any] = []
         traces: list[LayerTrace] = []
         for i, layer in enumerate(self):
+            if num_steps is not None and h.shape[0] == 1 and num_steps > 1 and _per_step(layer):
+                h = h.expand(num_steps, *h.shape[1:])
             if isinstance(layer, Neuron):
                 static = num_steps is not None and h.shape[0] == 1 and num_steps > 1
                 # a static input goes in as [B, ...] with num_steps: the neuron reads it at

@@ -7,8 +7,9 @@ membrane exactly at threshold fires), in ``x``'s dtype and device. Its gradient 
 Each surrogate is a small frozen dataclass whose ``derivative`` is the exact derivative of
 its ``primitive`` (a smooth stand-in for the step); tests check this with ``gradcheck``.
 All are rational or piecewise-polynomial except :class:`Sigmoid`, whose exponentially
-decaying tails can push gradients into the (slow) subnormal float range; the default is
-:class:`FastSigmoid`.
+decaying tails can push gradients into the (slow) subnormal float range. The default of
+the neurons is :class:`Arctan` with ``scale = 2`` (peak 1): on the digits it trained from
+10 % to 95 % validation accuracy in 3 epochs where ``FastSigmoid(25)`` reached 22 %.
 """
 
 from __future__ import annotations

@@ -5,12 +5,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from spikeforge.errors import ConfigError, DataError
 
-__all__ = ["ImageDataset", "Loader", "dataset_names", "load_dataset", "register"]
+if TYPE_CHECKING:
+    from spikeforge.datasets.nmnist import EventSplits
+
+__all__ = [
+    "DatasetInfo",
+    "FileCheck",
+    "Found",
+    "ImageDataset",
+    "Loader",
+    "data_path",
+    "dataset_info",
+    "dataset_names",
+    "load_dataset",
+    "register",
+    "register_info",
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,8 @@ class ImageDataset:
         y_test: int64 ``[M]`` or ``None``.
         class_names: one human-readable name per class.
         source: where the data was read from (a path or a package name), for reports.
+        events: for event datasets, the recordings behind the images (lazy, see
+            :class:`~spikeforge.datasets.nmnist.EventSplits`); ``None`` otherwise.
     """
 
     name: str
@@ -35,6 +53,7 @@ class ImageDataset:
     y_test: torch.Tensor | None
     class_names: tuple[str, ...]
     source: str
+    events: EventSplits | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -90,10 +109,100 @@ def load_dataset(
     """
     if name not in _REGISTRY:
         raise ConfigError(f"unknown dataset {name!r}; accepted: {', '.join(dataset_names())}")
+    return _REGISTRY[name](data_path(data_dir), download)
+
+
+def data_path(data_dir: str | Path | None) -> Path | None:
+    """``data_dir`` as an expanded :class:`Path` (``None`` stays ``None``).
+
+    Raises:
+        DataError: ``data_dir`` is given but is not an existing directory.
+    """
     path = Path(data_dir).expanduser() if data_dir is not None else None
     if path is not None and not path.is_dir():
         raise DataError(
             f"--data-dir {str(path)!r} does not exist or is not a directory; "
             "point it at the folder holding the dataset files"
         )
-    return _REGISTRY[name](path, download)
+    return path
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where a dataset's files were found without loading them.
+
+    Attributes:
+        origin: ``"--data-dir"``, ``"cache"``, ``"system"`` or ``"embedded"``.
+        path: the folder or archive holding the data.
+        files: the data files (their sizes make up the dataset's size on disk).
+        format: the on-disk format (``"idx"``, ``"bin-tar"``, ...), for the loader's checks.
+    """
+
+    origin: str
+    path: str
+    files: tuple[Path, ...]
+    format: str = ""
+
+    @property
+    def size(self) -> int:
+        """Total size of :attr:`files` in bytes."""
+        return sum(f.stat().st_size for f in self.files)
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The result of checking one file (or one split) against its known checksums.
+
+    ``ok`` is ``True`` when the content is verified; ``detail`` says how, or what is wrong.
+    """
+
+    item: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the ``datasets`` command shows about a registered dataset.
+
+    Attributes:
+        description: one line (size of the splits, image shape).
+        class_names: one name per class.
+        locate: ``locate(data_dir)`` finds the files without loading or downloading; ``None``
+            when absent.
+        verify: ``verify(found)`` checks the files' content.
+        downloadable: whether ``spikeforge datasets download`` can fetch it.
+    """
+
+    description: str
+    class_names: tuple[str, ...]
+    locate: Callable[[Path | None], Found | None]
+    verify: Callable[[Found], list[FileCheck]]
+    downloadable: bool
+
+
+_INFO: dict[str, DatasetInfo] = {}
+
+
+def register_info(name: str, info: DatasetInfo) -> None:
+    """Register what the ``datasets`` command shows for ``name`` (done once at import time)."""
+    _INFO[name] = info
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` of ``name`` (a placeholder for a loader registered without one).
+
+    Raises:
+        ConfigError: unknown name.
+    """
+    if name in _INFO:
+        return _INFO[name]
+    if name in _REGISTRY:
+        return DatasetInfo(
+            description="(no details registered)",
+            class_names=(),
+            locate=lambda data_dir: None,
+            verify=lambda found: [],
+            downloadable=False,
+        )
+    raise ConfigError(f"unknown dataset {name!r}; accepted: {', '.join(dataset_names())}")

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import torch
 
-from spikeforge.datasets.base import ImageDataset, register
+from spikeforge.datasets.base import (
+    DatasetInfo,
+    FileCheck,
+    Found,
+    ImageDataset,
+    register,
+    register_info,
+)
 
 __all__ = ["load_digits"]
 
@@ -32,3 +39,12 @@ def load_digits(data_dir: Path | None = None, download: bool = False) -> ImageDa
         class_names=tuple(str(i) for i in range(10)),
         source="sklearn.datasets.load_digits",
     )
+
+
+register_info("digits", DatasetInfo(
+    description="1,797 grey 8x8 handwritten digits bundled with scikit-learn (no test split)",
+    class_names=tuple(str(i) for i in range(10)),
+    locate=lambda data_dir: Found("embedded", "sklearn.datasets.load_digits", ()),
+    verify=lambda found: [FileCheck("digits", True, "embedded in scikit-learn; no files")],
+    downloadable=False,
+))

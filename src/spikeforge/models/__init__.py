@@ -3,6 +3,7 @@
 import enum
 from collections.abc import Sequence
 
+from spikeforge.errors import ConfigError
 from spikeforge.models.cnn import spiking_cnn
 from spikeforge.models.mlp import spiking_mlp
 from spikeforge.models.spec import NeuronKind, NeuronSpec, Readout
@@ -38,6 +39,8 @@ def build_model(
     dropout: float = 0.0,
 ) -> Sequential:
     """Build ``arch`` for images of ``input_shape`` ``(C, H, W)`` and ``num_classes`` classes."""
+    if not isinstance(arch, Arch):
+        raise ConfigError(f"arch must be an Arch (one of {[a.value for a in Arch]}), got {arch!r}")
     if arch is Arch.MLP:
         return spiking_mlp(
             input_shape,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from spikeforge.errors import ConfigError
 from spikeforge.neurons import IF, LI, LIF, Neuron, Reset
-from spikeforge.surrogate import FastSigmoid, Surrogate
+from spikeforge.surrogate import Arctan, Surrogate
 
 __all__ = ["NeuronKind", "NeuronSpec", "Readout"]
 
@@ -33,12 +34,18 @@ class NeuronSpec:
     beta: float = 0.9
     threshold: float = 1.0
     reset: Reset = Reset.SUBTRACT
-    surrogate: Surrogate = field(default_factory=FastSigmoid)
+    surrogate: Surrogate = field(default_factory=Arctan)
     detach_reset: bool = True
     learn_beta: bool = False
     learn_threshold: bool = False
     per_neuron: bool = False
     dt: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, NeuronKind):
+            raise ConfigError(f"NeuronSpec.kind must be a NeuronKind, got {self.kind!r}")
+        if not isinstance(self.reset, Reset):
+            raise ConfigError(f"NeuronSpec.reset must be a spikeforge Reset, got {self.reset!r}")
 
     def build(self, shape: tuple[int, ...]) -> Neuron:
         """A spiking layer of neurons of ``shape`` (used for per-neuron parameters)."""
@@ -58,6 +65,8 @@ class NeuronSpec:
 
     def build_readout(self, readout: Readout, num_classes: int) -> Neuron:
         """The output layer for ``readout``."""
+        if not isinstance(readout, Readout):
+            raise ConfigError(f"readout must be a Readout, got {readout!r}")
         if readout is Readout.MEMBRANE:
             return LI(self.beta, dt=self.dt)
         return self.build((num_classes,))

@@ -114,11 +114,21 @@ def check_input(name: str, x: Tensor) -> None:
         )
     if not x.is_floating_point():
         raise StateError(f"{name}: input must be a floating-point tensor, got {x.dtype}")
+    if x.shape[0] < 1:
+        raise StateError(
+            f"{name}: input must have at least one time step, got shape {tuple(x.shape)}"
+        )
 
 
 def check_state(name: str, state: Any, step_shape: torch.Size) -> None:
     """Reject a state whose tensors do not have exactly the shape of one input step."""
-    for field, value in zip(state._fields, state, strict=True):
+    fields = getattr(state, "_fields", None)
+    if not isinstance(state, tuple) or fields is None:
+        raise StateError(
+            f"{name}: state must be the state a previous call returned (a NamedTuple such as "
+            f"LIFState) or None to start from rest, got {type(state).__name__}"
+        )
+    for field, value in zip(fields, state, strict=True):
         if value.shape != step_shape:
             raise StateError(
                 f"{name}: state.{field} has shape {tuple(value.shape)} but one input step has "
@@ -160,6 +170,12 @@ class Neuron(nn.Module):
     def _prepare(self, x: Tensor, state: Any) -> Any:
         name = type(self).__name__
         check_input(name, x)
+        shape = getattr(self, "shape", ())
+        if shape and tuple(x.shape[2:]) != shape:
+            raise ConfigError(
+                f"{name} was built for neuron shape {shape} but the input is [T, B, ...] = "
+                f"{tuple(x.shape)}"
+            )
         if state is None:
             return self.initial_state(x[0])
         check_state(name, state, x.shape[1:])

@@ -28,7 +28,7 @@ from spikeforge.neurons.params import (
     read_decay,
     read_threshold,
 )
-from spikeforge.surrogate import FastSigmoid, Surrogate, spike
+from spikeforge.surrogate import Arctan, Surrogate, spike
 
 __all__ = ["IF", "LIF", "LIFState", "lif_step"]
 
@@ -120,7 +120,7 @@ class LIF(Neuron):
         make_decay(self, beta, learn=learn_beta, shape=self.shape)
         make_threshold(self, threshold, learn=learn_threshold, shape=self.shape)
         self.reset = reset
-        self.surrogate = surrogate if surrogate is not None else FastSigmoid()
+        self.surrogate = surrogate if surrogate is not None else Arctan()
         self.detach_reset = bool(detach_reset)
 
     @property
@@ -144,14 +144,6 @@ class LIF(Neuron):
     def _fused_unroll(self, x: Tensor, state: LIFState, num_steps: int) -> NeuronTrace:
         s, u, v = fused_lif(x, num_steps, state.v, self.beta, self.threshold, self._fused_config())
         return NeuronTrace(s, u, LIFState(v))
-
-    def _prepare(self, x: Tensor, state: LIFState | None) -> LIFState:
-        if self.shape and tuple(x.shape[2:]) != self.shape:
-            raise ConfigError(
-                f"{type(self).__name__} was built for neuron shape {self.shape} but the input "
-                f"is [T, B, ...] = {tuple(x.shape)}"
-            )
-        return super()._prepare(x, state)
 
     def step(self, x_t: Tensor, state: LIFState) -> tuple[Tensor, Tensor, LIFState]:
         s, u, v = lif_step(

@@ -52,6 +52,8 @@ def tau_from_beta(beta: float, dt: float) -> float:
     """Inverse of :func:`beta_from_tau`: ``tau = -dt / ln(beta)`` for ``0 < beta < 1``."""
     if not 0.0 < beta < 1.0:
         raise ConfigError(f"beta must lie in (0, 1) to have a finite time constant, got {beta!r}")
+    if not (math.isfinite(dt) and dt > 0):
+        raise ConfigError(f"dt must be a finite time step > 0 (ms), got {dt!r}")
     return -dt / math.log(beta)
 
 
@@ -63,7 +65,7 @@ def inverse_softplus(y: Tensor) -> Tensor:
 def _as_tensor(
     name: str, value: float | Sequence[float] | Tensor, shape: tuple[int, ...]
 ) -> Tensor:
-    t = torch.as_tensor(value, dtype=torch.get_default_dtype()).clone()
+    t = torch.as_tensor(value, dtype=torch.get_default_dtype()).detach().clone()
     if shape:
         try:
             t = t.expand(shape).clone()

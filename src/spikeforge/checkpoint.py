@@ -1,0 +1,74 @@
+"""Checkpoints: written atomically, read safely, recognised by a format marker.
+
+A checkpoint is a dict of tensors, numbers, strings, lists and dicts saved with
+``torch.save``; it is loaded with ``weights_only=True`` so a file can never run code.
+Writes go to a temporary file in the same folder, are flushed to disk, then renamed over
+the target: a crash or Ctrl-C leaves either the old complete file or the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spikeforge.errors import CheckpointError
+
+__all__ = ["FORMAT", "VERSION", "atomic_write_bytes", "load_checkpoint", "save_checkpoint"]
+
+FORMAT = "spikeforge-checkpoint"
+VERSION = 1
+
+
+def atomic_write_bytes(path: Path, write: Any) -> None:
+    """Call ``write(file_object)`` on a temp file next to ``path``, fsync, rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Atomically write ``payload`` (plus the format marker) to ``path``."""
+    data = {"format": FORMAT, "version": VERSION, **payload}
+    atomic_write_bytes(Path(path), lambda f: torch.save(data, f))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises:
+        CheckpointError: missing, unreadable/corrupt, or not a spikeforge checkpoint.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {str(p)!r} does not exist; give the path of a .pt file")
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {str(p)!r} is corrupt or not a torch file ({reason[:120]}); "
+            "use a best.pt or last.pt written by 'spikeforge train'"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{str(p)!r} is not a spikeforge checkpoint (no {FORMAT!r} marker); "
+            "use a best.pt or last.pt written by 'spikeforge train'"
+        )
+    if data.get("version") != VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(p)!r} has format version {data.get('version')!r}; this spikeforge "
+            f"reads version {VERSION}"
+        )
+    return data

@@ -1,0 +1,45 @@
+"""``spikeforge eval``: reproduce the test metrics of a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``eval``."""
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a checkpoint on its run's test split",
+        description=(
+            "Rebuild the model saved in CHECKPOINT (best.pt or last.pt of a run), evaluate it "
+            "on the same test split as the run, print the metrics table and write "
+            "metrics.json and figures to --out."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="path of a .pt checkpoint")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: an 'eval' folder beside the checkpoint)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding the dataset files, if not where the run found them",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``spikeforge eval``."""
+    from spikeforge.experiment import evaluate_checkpoint
+
+    ckpt = Path(args.checkpoint)
+    out = Path(args.out) if args.out is not None else ckpt.parent / "eval"
+    evaluate_checkpoint(ckpt, out, data_dir=args.data_dir)
+    return 0

@@ -1,0 +1,260 @@
+"""``spikeforge simulate MODEL``: simulate a neuron model, print spike statistics, write
+traces (CSV, NPZ), figures and ``summary.json``; or an f-I curve with ``--fi-curve``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from spikeforge.dynamics import stimulus
+from spikeforge.dynamics.analysis import (
+    FICurve,
+    fhn_phase_portrait,
+    fi_curve,
+    hr_fast_phase_portrait,
+    izhikevich_phase_portrait,
+    onset_current,
+)
+from spikeforge.dynamics.catalog import SPECS, ModelKind, ModelSpec, parse_params
+from spikeforge.dynamics.integrators import Method
+from spikeforge.dynamics.simulation import Trajectory, n_steps, simulate
+from spikeforge.dynamics.spikes import (
+    firing_rate,
+    first_spike_latency,
+    isi_cv,
+    isi_mean,
+    spike_count,
+)
+from spikeforge.dynamics.stimulus import StimulusKind
+from spikeforge.errors import ConfigError
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``simulate`` on the CLI's sub-parsers."""
+    p = subparsers.add_parser(
+        "simulate",
+        help="simulate a neuron model (lif, hh, fhn, hr, izhikevich)",
+        description=(
+            "Simulate a neuron model as a differential equation; print spike times, count, "
+            "rate and ISI statistics; write traces, figures and summary.json to --out. "
+            "Units: ms, mV, uA/cm2 (hh, izhikevich), nA (lif); fhn and hr are dimensionless."
+        ),
+    )
+    p.add_argument("model", help="lif, hh, fhn, hr or izhikevich")
+    p.add_argument("--stimulus", default="constant", help="constant, step, ramp, noisy or file")
+    p.add_argument(
+        "--current", default=None,
+        help="amplitude; a comma-separated list simulates one neuron per value (batched)",
+    )
+    p.add_argument("--current-end", type=float, default=None, help="ramp: final amplitude")
+    p.add_argument("--onset", type=float, default=0.0, help="step: start time")
+    p.add_argument("--offset", type=float, default=None, help="step: end time")
+    p.add_argument("--noise-std", type=float, default=1.0, help="noisy: std per step")
+    p.add_argument("--seed", type=int, default=0, help="noisy: random seed")
+    p.add_argument("--stimulus-file", type=Path, default=None, help="file: .npy or .csv samples")
+    p.add_argument("--duration", type=float, default=None, help="simulated time")
+    p.add_argument("--dt", type=float, default=None, help="time step")
+    p.add_argument("--method", default=None, help="euler, exp_euler, rk4 or dopri5")
+    p.add_argument(
+        "--params", nargs="+", default=[], metavar="P",
+        help="a preset (izhikevich: RS IB CH FS LTS RZ TC) and/or key=value pairs",
+    )
+    p.add_argument("--fi-curve", default=None, metavar="START:STOP:STEP",
+                   help="f-I curve over constant currents START..STOP (inclusive)")
+    p.add_argument("--settle", type=float, default=None,
+                   help="f-I curve: ignore spikes before this time (default: half the duration)")
+    p.add_argument("--out", type=Path, default=None, help="output folder")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.set_defaults(run=run)
+
+
+def _parse_enum(enum_type: Any, text: str, what: str) -> Any:
+    try:
+        return enum_type(text.lower())
+    except ValueError:
+        names = ", ".join(e.value for e in enum_type)
+        raise ConfigError(f"unknown {what} {text!r}; choose one of: {names}") from None
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} must be numbers separated by commas, got {text!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"{what} must be finite numbers, got {text!r}")
+    return values
+
+
+def _fi_range(text: str) -> torch.Tensor:
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise ConfigError(f"--fi-curve must be START:STOP:STEP, got {text!r}")
+    start, stop, step = (_floats(x, "--fi-curve")[0] for x in parts)
+    if step <= 0 or stop < start:
+        raise ConfigError(f"--fi-curve needs STEP > 0 and STOP >= START, got {text!r}")
+    n = math.floor((stop - start) / step + 1e-9) + 1
+    return start + step * torch.arange(n, dtype=torch.float64)
+
+
+def _positive(value: float, name: str) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a positive number, got {value}")
+    return value
+
+
+def _build_current(
+    args: argparse.Namespace, spec: ModelSpec, steps: int, dt: float
+) -> torch.Tensor:
+    kind = _parse_enum(StimulusKind, args.stimulus, "stimulus")
+    if kind is StimulusKind.FILE:
+        if args.stimulus_file is None:
+            raise ConfigError("--stimulus file needs --stimulus-file PATH")
+        return stimulus.from_file(args.stimulus_file, steps)
+    default = str(spec.current)
+    amp = torch.tensor(_floats(args.current or default, "--current"), dtype=torch.float64)
+    if kind is StimulusKind.CONSTANT:
+        return stimulus.constant(amp, steps)
+    if kind is StimulusKind.STEP:
+        return stimulus.step(amp, steps, dt, args.onset, args.offset)
+    if kind is StimulusKind.RAMP:
+        end = torch.full_like(amp, 0.0 if args.current_end is None else args.current_end)
+        return stimulus.ramp(amp, end, steps)
+    gen = torch.Generator().manual_seed(args.seed)
+    return stimulus.noisy(amp, args.noise_std, steps, gen)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _json_list(t: torch.Tensor) -> list[Any]:
+    return [None if not math.isfinite(x) else x for x in t.double().tolist()]
+
+
+def _write_traces(traj: Trajectory, current: torch.Tensor, out: Path) -> None:
+    states = traj.states.detach().double()
+    names = [f"{v}[{b}]" for b in range(states.shape[1]) for v in traj.variables]
+    with open(out / "traces.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["t", *names])
+        flat = states.reshape(states.shape[0], -1).numpy()
+        for t, row in zip(traj.t.numpy(), flat, strict=True):
+            writer.writerow([f"{t:.6g}", *(f"{x:.9g}" for x in row)])
+    np.savez(
+        out / "traces.npz", t=traj.t.numpy(), states=states.numpy(),
+        variables=np.array(traj.variables), current=current.double().numpy(),
+    )
+
+
+def _figures(kind: ModelKind, spec: ModelSpec, traj: Trajectory, params: Any,
+             current: torch.Tensor, out: Path) -> list[Path]:
+    from spikeforge.dynamics import plot
+
+    unit = "ms" if spec.current_unit != "dimensionless" else "1"
+    paths = [plot.plot_variables(traj, (traj.variables[0],), out / "voltage.png",
+                                 f"{kind.value}: {traj.variables[0]}", unit)]
+    if spec.traces:
+        name = "gating.png" if kind is ModelKind.HH else "recovery.png"
+        paths.append(plot.plot_variables(traj, spec.traces, out / name, f"{kind.value}", unit))
+    i0 = float(current[-1, 0])
+    y0 = traj.states[0, :1].detach()
+    if kind is ModelKind.FHN:
+        pp = fhn_phase_portrait(params, i0, y0, duration=float(traj.t[-1]), dt=traj.dt)
+    elif kind is ModelKind.IZHIKEVICH:
+        pp = izhikevich_phase_portrait(params, i0, y0, duration=float(traj.t[-1]), dt=traj.dt)
+    elif kind is ModelKind.HR:
+        z = float(traj.variable("z")[:, 0].mean())
+        picks = torch.linspace(0, traj.states.shape[0] - 1, 4).round().long()
+        starts = traj.states[picks, 0, :2].detach()  # four points of the simulated orbit
+        pp = hr_fast_phase_portrait(params, i0, z, starts, duration=20.0, dt=0.02)
+    else:
+        return paths
+    paths.append(plot.plot_phase_portrait(pp, out / "phase.png", f"{kind.value} phase plane"))
+    return paths
+
+
+def _run_fi(args: argparse.Namespace, kind: ModelKind, spec: ModelSpec, params: Any,
+            method: Method, dt: float, duration: float) -> int:
+    currents = _fi_range(args.fi_curve)
+    system = spec.system(params)
+    y0 = spec.initial_state(params, currents.numel(), torch.float64)
+    curve: FICurve = fi_curve(system, y0, currents, duration, dt, method, args.settle)
+    onset = onset_current(curve)
+    print(f"{kind.value} f-I curve ({method.value}, dt={dt:g}, duration={duration:g}):")
+    for c, r in zip(curve.currents.tolist(), curve.rates_hz.tolist(), strict=True):
+        print(f"  I = {c:10.4g} {spec.current_unit}: {r:9.4g} Hz")
+    print(f"onset of repetitive firing: {onset:g} {spec.current_unit}")
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        summary = {"model": kind.value, "method": method.value, "dt": dt, "duration": duration,
+                   "currents": curve.currents.tolist(), "rates_hz": _json_list(curve.rates_hz),
+                   "onset_current": None if math.isnan(onset) else onset}
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        with open(args.out / "fi_curve.csv", "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow([f"current_{spec.current_unit}", "rate_hz"])
+            writer.writerows(zip(curve.currents.tolist(), curve.rates_hz.tolist(), strict=True))
+        if not args.no_figures:
+            from spikeforge.dynamics import plot
+
+            plot.plot_fi_curve(curve, args.out / "fi_curve.png", f"{kind.value} f-I curve",
+                               spec.current_unit)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``spikeforge simulate``; returns the exit code (errors raise ``ConfigError``)."""
+    kind = ModelKind.parse(args.model)
+    spec = SPECS[kind]
+    params = parse_params(kind, args.params)
+    method = spec.method if args.method is None else _parse_enum(Method, args.method, "method")
+    dt = _positive(spec.dt if args.dt is None else args.dt, "--dt")
+    duration = _positive(spec.duration if args.duration is None else args.duration, "--duration")
+    steps = n_steps(duration, dt)
+    if steps < 1:
+        raise ConfigError(f"--duration {duration:g} is shorter than one step of --dt {dt:g}")
+    if args.fi_curve is not None:
+        return _run_fi(args, kind, spec, params, method, dt, duration)
+    current = _build_current(args, spec, steps, dt)
+    system = spec.system(params)
+    y0 = spec.initial_state(params, current.shape[1], torch.float64)
+    with torch.no_grad():
+        traj = simulate(system, y0, current, dt, method)
+    sp = traj.spikes
+    per_neuron = [t.tolist() for t in sp.per_neuron()]
+    stats = {
+        "spike_count": spike_count(sp).tolist(),
+        "rate_hz": _json_list(firing_rate(sp, system.seconds_per_time_unit)),
+        "isi_mean": _json_list(isi_mean(sp)),
+        "isi_cv": _json_list(isi_cv(sp)),
+        "first_spike_latency": _json_list(first_spike_latency(sp, args.onset)),
+    }
+    tu = "ms" if system.time_unit == "ms" else "time units"
+    rate_unit = "Hz" if system.time_unit == "ms" else "per time unit"
+    print(f"{kind.value} ({method.value}, dt={dt:g}, duration={duration:g} {tu}):")
+    for b, times in enumerate(per_neuron):
+        shown = ", ".join(f"{t:.3f}" for t in times[:20]) + (" ..." if len(times) > 20 else "")
+        print(f"  neuron {b}: {stats['spike_count'][b]} spikes, rate {stats['rate_hz'][b]:.4g} "
+              f"{rate_unit}, "
+              f"ISI mean {_fmt(stats['isi_mean'][b])} {tu}, ISI CV {_fmt(stats['isi_cv'][b])}")
+        print(f"    spike times ({tu}): {shown}")
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        summary = {"model": kind.value, "method": method.value, "dt": dt, "duration": duration,
+                   "time_unit": system.time_unit, "current_unit": spec.current_unit,
+                   "spike_times": per_neuron, **stats}
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _write_traces(traj, current, args.out)
+        if not args.no_figures:
+            _figures(kind, spec, traj, params, current, args.out)
+        print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,197 @@
+"""``spikeforge train``: train a spiking network with backprop through time."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from spikeforge.config import TrainConfig, parse_surrogate
+from spikeforge.errors import ConfigError
+
+__all__ = ["add_parser", "config_from_args", "run"]
+
+_D = TrainConfig()
+
+
+def _int_list(option: str):
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{option} takes comma-separated integers like 128,64, got {text!r}"
+            ) from None
+
+    return parse
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``train``."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a spiking network (default: spiking CNN on the embedded digits)",
+        description=(
+            "Train a spiking network with backprop through time (Adam, cosine learning-rate "
+            "schedule), keep the best model on the validation split, evaluate it on the test "
+            "split, and write config.json, best.pt, last.pt, history.json, metrics.json and "
+            "PNG figures to the run folder."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--dataset",
+        default=_D.dataset,
+        help="digits (embedded), mnist, fashion-mnist, ... (see 'spikeforge datasets list')",
+    )
+    g.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    g.add_argument(
+        "--val-fraction",
+        type=float,
+        default=_D.val_fraction,
+        help="fraction of the training images held out for validation (stratified)",
+    )
+    g.add_argument(
+        "--test-fraction",
+        type=float,
+        default=_D.test_fraction,
+        help="fraction held out for testing when the dataset has no test split",
+    )
+    g.add_argument(
+        "--max-train-samples",
+        type=int,
+        default=None,
+        help="train on a random subset of this many images (quick runs)",
+    )
+    g = p.add_argument_group("model")
+    g.add_argument("--arch", default=_D.arch.value, help="mlp or cnn")
+    g.add_argument(
+        "--hidden",
+        type=_int_list("--hidden"),
+        default=_D.hidden,
+        help="hidden layer widths (mlp) or the fully connected width (cnn), e.g. 256,128",
+    )
+    g.add_argument(
+        "--channels",
+        type=_int_list("--channels"),
+        default=_D.channels,
+        help="conv channels per block (cnn)",
+    )
+    g.add_argument("--num-steps", "-T", type=int, default=_D.num_steps, help="time steps T")
+    g.add_argument("--encoding", default=_D.encoding.value, help="input encoding: direct, rate")
+    g.add_argument(
+        "--decoding",
+        default=_D.decoding.value,
+        help="output decoding: rate (spike counts), membrane (non-spiking readout)",
+    )
+    g.add_argument("--neuron", default=_D.neuron.value, help="lif or if")
+    g.add_argument("--beta", type=float, default=_D.beta, help="membrane decay per step")
+    g.add_argument(
+        "--tau",
+        type=float,
+        default=None,
+        help="membrane time constant in steps; sets beta = exp(-1/tau)",
+    )
+    g.add_argument("--threshold", type=float, default=_D.threshold, help="firing threshold")
+    g.add_argument("--reset", default=_D.reset.value, help="subtract or zero")
+    g.add_argument(
+        "--surrogate", default="arctan", help="fast-sigmoid, arctan, sigmoid or triangle"
+    )
+    g.add_argument(
+        "--surrogate-scale",
+        type=float,
+        default=None,
+        help="surrogate slope (default: the surrogate's own)",
+    )
+    g.add_argument(
+        "--detach-reset",
+        action=argparse.BooleanOptionalAction,
+        default=_D.detach_reset,
+        help="cut the gradient through the reset",
+    )
+    g.add_argument("--learn-beta", action="store_true", help="train the decay (kept in [0, 1])")
+    g.add_argument("--learn-threshold", action="store_true", help="train the threshold (kept > 0)")
+    g.add_argument(
+        "--per-neuron",
+        action="store_true",
+        help="one learnable decay/threshold per neuron instead of one per layer",
+    )
+    g.add_argument("--dropout", type=float, default=_D.dropout, help="dropout probability")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=_D.epochs, help="training epochs")
+    g.add_argument("--batch-size", type=int, default=_D.batch_size, help="mini-batch size")
+    g.add_argument("--lr", type=float, default=_D.lr, help="initial Adam learning rate")
+    g.add_argument("--weight-decay", type=float, default=_D.weight_decay, help="Adam weight decay")
+    g.add_argument("--seed", type=int, default=_D.seed, help="seed of every random choice")
+    g = p.add_argument_group("run")
+    g.add_argument("--out", default=None, help="run folder (default runs/<UTC timestamp>)")
+    g.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue the interrupted run in RUN_DIR (its saved options are used)",
+    )
+    g.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    p.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Build and validate the :class:`TrainConfig` from parsed flags."""
+    beta = args.beta
+    if args.tau is not None:
+        from spikeforge.neurons import beta_from_tau
+
+        beta = beta_from_tau(args.tau, 1.0)
+    values: dict[str, Any] = {
+        "dataset": args.dataset,
+        "data_dir": args.data_dir,
+        "arch": args.arch,
+        "hidden": args.hidden,
+        "channels": args.channels,
+        "num_steps": args.num_steps,
+        "encoding": args.encoding,
+        "decoding": args.decoding,
+        "neuron": args.neuron,
+        "beta": beta,
+        "threshold": args.threshold,
+        "reset": args.reset,
+        "surrogate": parse_surrogate(args.surrogate, args.surrogate_scale),
+        "detach_reset": args.detach_reset,
+        "learn_beta": args.learn_beta,
+        "learn_threshold": args.learn_threshold,
+        "per_neuron": args.per_neuron,
+        "dropout": args.dropout,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "seed": args.seed,
+        "val_fraction": args.val_fraction,
+        "test_fraction": args.test_fraction,
+        "max_train_samples": args.max_train_samples,
+    }
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(values) <= known
+    return TrainConfig.from_dict(values)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``spikeforge train``."""
+    from spikeforge.datasets import dataset_names
+    from spikeforge.experiment import run_training
+
+    if args.resume is not None:
+        if args.out is not None:
+            raise ConfigError(
+                "--resume RUN_DIR and --out are exclusive: the run continues in RUN_DIR"
+            )
+        run_training(TrainConfig(), args.resume, resume=True, progress=not args.no_progress)
+        return 0
+    config = config_from_args(args)
+    if config.dataset not in dataset_names():
+        raise ConfigError(
+            f"--dataset: unknown value {config.dataset!r}; accepted: {', '.join(dataset_names())}"
+        )
+    run_training(config, args.out, progress=not args.no_progress)
+    return 0

@@ -1,0 +1,371 @@
+"""A training run on disk: run folder, checkpoints every epoch, resume, metrics and figures.
+
+Run folder layout (``runs/<timestamp>`` by default)::
+
+    config.json     resolved TrainConfig
+    last.pt         complete state after the last finished epoch (resume from here)
+    best.pt         model with the best validation accuracy so far
+    history.json    per-epoch loss/accuracy/learning rate/time
+    metrics.json    test metrics of best.pt (see :func:`metrics_record`)
+    confusion.png  training_curves.png  layer_traces.png
+
+Checkpoints are written atomically after every epoch, so an interrupted run loses at most
+the epoch in progress, and ``resume`` continues bit-for-bit as if never stopped: the model,
+optimiser, schedule, and every random generator state are restored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spikeforge.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from spikeforge.coding import Encoding
+from spikeforge.config import TrainConfig
+from spikeforge.datasets import ImageDataset, load_dataset
+from spikeforge.encode import rate
+from spikeforge.errors import CheckpointError, ConfigError
+from spikeforge.metrics import classification_metrics
+from spikeforge.network import Sequential
+from spikeforge.train import (
+    EvalResult,
+    evaluate,
+    make_model,
+    make_splits,
+    optimizer_for,
+    train_epoch,
+)
+
+__all__ = ["RunResult", "evaluate_checkpoint", "metrics_record", "run_training", "write_json"]
+
+Reporter = Callable[[str], None]
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    text = json.dumps(obj, indent=2) + "\n"
+    atomic_write_bytes(path, lambda f: f.write(text.encode()))
+
+
+def metrics_record(result: EvalResult, class_names: tuple[str, ...]) -> dict[str, Any]:
+    """The ``metrics.json`` content: classification metrics plus spike statistics."""
+    m = classification_metrics(result.y_true, result.y_pred, class_names)
+    m.update(
+        num_samples=len(result.y_true),
+        loss=result.loss,
+        output_spikes_per_sample=result.output_spikes_per_sample,
+        spikes_per_sample=result.spikes_per_sample,
+        layer_firing_rates=result.layer_firing_rates,
+    )
+    return m
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run wrote its files and its test metrics."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, float]]
+
+
+def _default_run_dir() -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    path = Path("runs") / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path("runs") / f"{stamp}-{n}"
+    return path
+
+
+def _load_data(config: TrainConfig, data_dir: str | None = None) -> ImageDataset:
+    return load_dataset(config.dataset, data_dir if data_dir is not None else config.data_dir)
+
+
+def _figures(
+    run_dir: Path,
+    model: Sequential,
+    data: ImageDataset,
+    x: torch.Tensor,
+    config: TrainConfig,
+    metrics: dict[str, Any],
+    history: list[dict[str, float]] | None,
+) -> None:
+    from spikeforge import plot
+
+    plot.plot_confusion(
+        metrics["confusion_matrix"],
+        data.class_names,
+        run_dir / "confusion.png",
+        title=f"{config.dataset}: test accuracy {100 * metrics['accuracy']:.2f} %",
+    )
+    if history:
+        plot.plot_training_curves(history, run_dir / "training_curves.png")
+    model.eval()
+    with torch.no_grad():
+        sample = x[:1]
+        if config.encoding is Encoding.DIRECT:
+            _, traces = model.trace(sample, num_steps=config.num_steps)
+        else:
+            g = torch.Generator().manual_seed(config.seed + 2)
+            _, traces = model.trace(rate(sample, config.num_steps, generator=g))
+    layers = []
+    for tr in traces:
+        layer = model[tr.index]
+        spikes = tr.trace.output[:, 0].flatten(1) if layer.spiking else None
+        thr = float(layer.threshold.mean()) if layer.spiking else None
+        layers.append((tr.name, spikes, tr.trace.membrane[:, 0].flatten(1), thr))
+    plot.plot_layer_traces(
+        layers, run_dir / "layer_traces.png", title="One test sample through each neuron layer"
+    )
+
+
+def _rng_state(shuffle: torch.Generator, enc: torch.Generator) -> dict[str, torch.Tensor]:
+    return {
+        "shuffle": shuffle.get_state(),
+        "encode": enc.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+
+
+def run_training(
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    report: Reporter | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Train ``config`` into a run folder, or resume the run in ``out_dir``.
+
+    Args:
+        out_dir: run folder; default ``runs/<UTC timestamp>``. Must not hold a previous run
+            unless ``resume``.
+        resume: continue the run in ``out_dir`` from its ``last.pt`` (its saved config is
+            used; ``config`` is ignored).
+        report: receives one line per epoch and summaries (default: print).
+        progress: show a live progress bar.
+    """
+    say = report or print
+    if resume:
+        if out_dir is None:
+            raise ConfigError(
+                "--resume needs the run folder to continue, e.g. runs/20261203-120000"
+            )
+        run_dir = Path(out_dir)
+        if not (run_dir / "last.pt").is_file():
+            raise CheckpointError(
+                f"--resume: {str(run_dir)!r} has no last.pt; give a run folder written by "
+                "'spikeforge train'"
+            )
+        ckpt = load_checkpoint(run_dir / "last.pt")
+        config = TrainConfig.from_dict(ckpt["config"])
+    else:
+        run_dir = Path(out_dir) if out_dir is not None else _default_run_dir()
+        if (run_dir / "last.pt").exists():
+            raise ConfigError(
+                f"--out {str(run_dir)!r} already holds a run; pass --resume {run_dir} to "
+                "continue it or choose another folder"
+            )
+        ckpt = None
+    data = _load_data(config)
+    splits = make_splits(data, config)
+    model = make_model(config, data.input_shape, data.num_classes)
+    optimizer, scheduler = optimizer_for(model, config)
+    shuffle = torch.Generator().manual_seed(config.seed + 101)
+    enc = torch.Generator().manual_seed(config.seed + 202)
+    history: list[dict[str, float]] = []
+    best_val = -1.0
+    start_epoch = 1
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        shuffle.set_state(ckpt["rng"]["shuffle"])
+        enc.set_state(ckpt["rng"]["encode"])
+        history = list(ckpt["history"])
+        best_val = float(ckpt["best_val_accuracy"])
+        start_epoch = int(ckpt["epoch"]) + 1
+        say(f"resuming {run_dir} after epoch {ckpt['epoch']} of {config.epochs}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", config.to_dict())
+    say(
+        f"dataset {config.dataset} ({data.source}): train {len(splits.train)}, "
+        f"validation {len(splits.val)}, test {len(splits.test)}; model {config.arch.value}, "
+        f"T={config.num_steps}, {sum(p.numel() for p in model.parameters()):,} parameters; "
+        f"run folder {run_dir}"
+    )
+    common = {
+        "config": config.to_dict(),
+        "class_names": list(data.class_names),
+        "input_shape": list(data.input_shape),
+    }
+    with torch.random.fork_rng(devices=[]):
+        if ckpt is not None:
+            torch.set_rng_state(ckpt["rng"]["torch"])
+        else:
+            torch.manual_seed(config.seed + 303)
+        for epoch in range(start_epoch, config.epochs + 1):
+            t0 = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            try:
+                train_stats = _train_with_progress(
+                    model, splits, config, optimizer, shuffle, enc, epoch, progress
+                )
+            except KeyboardInterrupt:
+                done = (
+                    f"epoch {epoch - 1} is saved in {run_dir / 'last.pt'}"
+                    if epoch > 1
+                    else "no epoch finished"
+                )
+                say(
+                    f"interrupted during epoch {epoch}: {done}; continue with "
+                    f"'spikeforge train --resume {run_dir}'"
+                )
+                raise
+            scheduler.step()
+            val = evaluate(model, splits.val, config)
+            seconds = time.perf_counter() - t0
+            row = {
+                "epoch": epoch,
+                "train_loss": train_stats["loss"],
+                "train_accuracy": train_stats["accuracy"],
+                "val_loss": val.loss,
+                "val_accuracy": val.accuracy,
+                "lr": lr,
+                "seconds": seconds,
+            }
+            history.append(row)
+            improved = val.accuracy > best_val
+            if improved:
+                best_val = val.accuracy
+                save_checkpoint(
+                    run_dir / "best.pt",
+                    {
+                        **common,
+                        "model": model.state_dict(),
+                        "epoch": epoch,
+                        "val_accuracy": best_val,
+                    },
+                )
+            save_checkpoint(
+                run_dir / "last.pt",
+                {
+                    **common,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch,
+                    "rng": _rng_state(shuffle, enc),
+                    "history": history,
+                    "best_val_accuracy": best_val,
+                },
+            )
+            write_json(run_dir / "history.json", history)
+            say(
+                f"epoch {epoch:3d}/{config.epochs}  loss {row['train_loss']:.4f}  "
+                f"train {100 * row['train_accuracy']:6.2f} %  val {100 * val.accuracy:6.2f} %  "
+                f"lr {lr:.2e}  {seconds:5.1f} s{'  *best' if improved else ''}"
+            )
+    metrics = evaluate_checkpoint(
+        run_dir / "best.pt", run_dir, report=say, history=history, data=data
+    )
+    return RunResult(run_dir, metrics, history)
+
+
+def _train_with_progress(
+    model: Sequential,
+    splits: Any,
+    config: TrainConfig,
+    optimizer: Any,
+    shuffle: torch.Generator,
+    enc: torch.Generator,
+    epoch: int,
+    progress: bool,
+) -> dict[str, float]:
+    if not progress:
+        return train_epoch(
+            model, splits.train, config, optimizer, shuffle=shuffle, encode=enc, epoch=epoch
+        )
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("epoch {task.fields[epoch]}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.1%}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task(
+            "train", total=len(splits.train), epoch=f"{epoch}/{config.epochs}", loss=0.0, acc=0.0
+        )
+
+        def on_batch(done: int, loss: float, acc: float) -> None:
+            bar.update(task, completed=done, loss=loss, acc=acc)
+
+        return train_epoch(
+            model,
+            splits.train,
+            config,
+            optimizer,
+            shuffle=shuffle,
+            encode=enc,
+            epoch=epoch,
+            on_batch=on_batch,
+        )
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    *,
+    data_dir: str | None = None,
+    report: Reporter | None = None,
+    history: list[dict[str, float]] | None = None,
+    data: ImageDataset | None = None,
+) -> dict[str, Any]:
+    """Rebuild the model of ``checkpoint``, evaluate it on its run's test split, write
+    ``metrics.json`` and figures to ``out_dir``, print the table, and return the metrics."""
+    say = report or print
+    ckpt = load_checkpoint(checkpoint)
+    try:
+        config = TrainConfig.from_dict(ckpt["config"])
+        state = ckpt["model"]
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"checkpoint {str(checkpoint)!r} lacks {exc}; it was not written by 'spikeforge train'"
+        ) from None
+    if data is None:
+        data = _load_data(config, data_dir)
+    splits = make_splits(data, config)
+    model = make_model(config, data.input_shape, data.num_classes)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"checkpoint {str(checkpoint)!r} does not match its config "
+            f"({str(exc).splitlines()[0][:120]})"
+        ) from None
+    result = evaluate(model, splits.test, config)
+    metrics = metrics_record(result, data.class_names)
+    metrics["checkpoint"] = str(checkpoint)
+    metrics["epoch"] = ckpt.get("epoch")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "metrics.json", metrics)
+    _figures(out, model, data, splits.test.x, config, metrics, history)
+    from spikeforge.report import print_metrics
+
+    print_metrics(metrics, say)
+    say(f"wrote {out / 'metrics.json'} and figures to {out}")
+    return metrics

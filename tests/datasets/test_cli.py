@@ -1,0 +1,82 @@
+"""``spikeforge datasets list | info | download | verify`` through ``main(argv)``."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+
+from spikeforge.cli import main
+from tests.datasets.conftest import FASHION_DIR, MNIST_DIR, need
+from tests.datasets.httpserver import Files, serve
+
+
+def test_list_shows_every_dataset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasets", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("digits", "mnist", "fashion-mnist", "cifar10"):
+        assert name in out
+    assert "embedded: sklearn.datasets.load_digits" in out
+
+
+def test_info_shows_classes_place_and_size(capsys: pytest.CaptureFixture[str]) -> None:
+    need(FASHION_DIR, "Debian's dataset-fashion-mnist")
+    assert main(["datasets", "info", "fashion-mnist"]) == 0
+    out = capsys.readouterr().out
+    assert "T-shirt/top, Trouser, Pullover" in out
+    size = sum(f.stat().st_size for f in FASHION_DIR.iterdir() if f.name.endswith(".gz"))
+    assert f"system: {FASHION_DIR}, {size / 1e6:.1f} MB" in out
+
+
+def test_verify_reports_ok_and_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    need(MNIST_DIR, "MNIST copy (../shared/data/mnist)")
+    assert main(["datasets", "verify", "mnist", "--data-dir", str(MNIST_DIR)]) == 0
+    assert capsys.readouterr().out.count("content sha256 ok") == 4
+    bad = tmp_path / "mnist"
+    shutil.copytree(MNIST_DIR, bad)
+    labels = bad / "t10k-labels-idx1-ubyte.gz"
+    data = bytearray(gzip.decompress(labels.read_bytes()))
+    data[100] = (data[100] + 1) % 10  # one wrong label
+    labels.write_bytes(gzip.compress(bytes(data)))
+    assert main(["datasets", "verify", "mnist", "--data-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  t10k-labels-idx1-ubyte.gz" in out and "1 check(s) failed" in out
+
+
+def test_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasets", "info", "nope"]) == 2
+    assert main(["datasets", "verify"]) == 2
+    assert main(["datasets", "verify", "mnist", "--data-dir", str(tmp_path)]) == 2
+    assert main(["datasets", "list", "--data-dir", str(tmp_path / "absent")]) == 2
+    assert main(["datasets", "download", "digits"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 5 and all(line.startswith("spikeforge datasets: error: ") for line in err)
+    assert "unknown dataset 'nope'" in err[0] and "has no download" in err[4]
+
+
+def test_download_command_from_mirror(
+    isolated_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need(MNIST_DIR, "MNIST copy (../shared/data/mnist)")
+    content = {f"/{f.name}": f.read_bytes() for f in MNIST_DIR.iterdir()}
+    with serve(Files(content)) as base:
+        monkeypatch.setenv("SPIKEFORGE_MIRROR", base)
+        assert main(["datasets", "download", "mnist", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("verified") == 4 and str(isolated_cache / "mnist") in out
+    assert main(["datasets", "verify", "mnist"]) == 0
+    assert "where: cache:" in capsys.readouterr().out
+
+
+def test_a_loader_registered_without_details_is_still_listed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikeforge.datasets import base
+
+    monkeypatch.setitem(base._REGISTRY, "extra", base._REGISTRY["digits"])
+    assert main(["datasets", "list"]) == 0
+    assert "extra" in capsys.readouterr().out
+    assert main(["datasets", "info", "extra"]) == 0
+    assert "(no details registered)" in capsys.readouterr().out

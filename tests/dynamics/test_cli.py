@@ -1,0 +1,112 @@
+"""``spikeforge simulate`` end to end through ``spikeforge.cli.main``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spikeforge.cli import main
+
+
+def test_hh_summary_json_and_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "hh"
+    code = main(["simulate", "hh", "--current", "10", "--duration", "40", "--dt", "0.05",
+                 "--method", "rk4", "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    times = summary["spike_times"]
+    assert len(times) == 1 and summary["spike_count"] == [len(times[0])] and len(times[0]) >= 2
+    isis = np.diff(times[0])
+    assert summary["isi_mean"][0] == pytest.approx(float(isis.mean()), rel=1e-12)
+    assert summary["isi_cv"][0] == pytest.approx(float(isis.std() / isis.mean()), rel=1e-9)
+    assert summary["rate_hz"][0] == pytest.approx(len(times[0]) / 0.040)
+    assert times[0][0] == pytest.approx(1.9, abs=0.05)  # first spike of a 10 uA/cm2 step
+    npz = np.load(out / "traces.npz")
+    assert npz["states"].shape == (801, 1, 4) and list(npz["variables"]) == ["v", "m", "h", "n"]
+    header = (out / "traces.csv").read_text().splitlines()[0]
+    assert header == "t,v[0],m[0],h[0],n[0]"
+    assert (out / "voltage.png").stat().st_size > 0 and (out / "gating.png").exists()
+    assert "spike times" in capsys.readouterr().out
+
+
+def test_izhikevich_preset_batch_and_phase_plane(tmp_path: Path) -> None:
+    out = tmp_path / "izh"
+    code = main(["simulate", "izhikevich", "--params", "FS", "d=2.5", "--current", "5,10",
+                 "--duration", "100", "--dt", "0.1", "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["spike_times"]) == 2
+    assert summary["spike_count"][1] > summary["spike_count"][0] > 0
+    assert (out / "phase.png").exists() and (out / "recovery.png").exists()
+
+
+def test_fi_curve_writes_currents_and_rates(tmp_path: Path) -> None:
+    out = tmp_path / "fi"
+    code = main(["simulate", "lif", "--fi-curve", "1:3:0.5", "--duration", "200", "--dt",
+                 "0.1", "--params", "t_ref=2", "--out", str(out), "--no-figures"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["currents"] == [1.0, 1.5, 2.0, 2.5, 3.0]
+    rates = summary["rates_hz"]
+    # default LIF: tau 10 ms, R 10 MOhm, threshold 15 mV, reset 0: silent at RI <= 15 mV
+    assert rates[0] == 0.0 and rates[1] == 0.0
+    for current, rate in zip(summary["currents"][2:], rates[2:], strict=True):
+        isi = 10.0 * math.log(10 * current / (10 * current - 15.0)) + 2.0
+        # 1 / mean ISI over the last 100 ms; ISIs exact to dt^2 / (8 tau) = 1.25e-4 ms
+        assert rate == pytest.approx(1000.0 / isi, rel=1e-4)
+    assert (out / "fi_curve.csv").read_text().startswith("current_nA,rate_hz")
+
+
+@pytest.mark.parametrize("stimulus", [["--stimulus", "step", "--onset", "10"],
+                                      ["--stimulus", "ramp", "--current-end", "20"],
+                                      ["--stimulus", "noisy", "--noise-std", "2", "--seed", "3"]])
+def test_stimulus_shapes(tmp_path: Path, stimulus: list[str]) -> None:
+    out = tmp_path / "s"
+    code = main(["simulate", "izhikevich", "--current", "10", "--duration", "50",
+                 "--no-figures", "--out", str(out), *stimulus])
+    assert code == 0
+    current = np.load(out / "traces.npz")["current"]
+    assert current.shape == (500, 1)
+    if stimulus[1] == "step":
+        assert current[:100].max() == 0.0 and current[100:].min() == 10.0
+    if stimulus[1] == "ramp":
+        assert current[0, 0] == 10.0 and current[-1, 0] == 20.0
+
+
+def test_stimulus_file(tmp_path: Path) -> None:
+    samples = tmp_path / "i.csv"
+    samples.write_text("\n".join(["0.5"] * 100) + "\n")
+    out = tmp_path / "f"
+    assert main(["simulate", "fhn", "--stimulus", "file", "--stimulus-file", str(samples),
+                 "--duration", "10", "--dt", "0.1", "--out", str(out), "--no-figures"]) == 0
+    assert np.load(out / "traces.npz")["current"].shape == (100, 1)
+    code = main(["simulate", "fhn", "--stimulus", "file", "--stimulus-file", str(samples),
+                 "--duration", "20", "--dt", "0.1"])
+    assert code == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["simulate", "squid"], "unknown model"),
+        (["simulate", "hh", "--method", "leapfrog"], "unknown method"),
+        (["simulate", "hh", "--dt", "-1"], "--dt"),
+        (["simulate", "hh", "--params", "c_m=0"], "c_m"),
+        (["simulate", "hh", "--params", "gna=1"], "no parameter"),
+        (["simulate", "izhikevich", "--params", "XY"], "preset"),
+        (["simulate", "lif", "--method", "euler", "--dt", "20"], "unstable"),
+        (["simulate", "hh", "--fi-curve", "5:1:1"], "--fi-curve"),
+        (["simulate", "hh", "--current", "ten"], "--current"),
+        (["simulate", "hh", "--method", "euler", "--dt", "0.5", "--duration", "50"],
+         "smaller dt"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv: list[str], needle: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
