@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -11,10 +12,13 @@ from helpers import KINDS, Case, assert_same, build, loss_weights, random_state,
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikeforge.neurons import Backend, Reset
+from spikeforge.neurons import Backend, Reset, kernel_native, kernel_torch
+from spikeforge.neurons.fused import FusedConfig, select_kernel
 from spikeforge.surrogate import Arctan, FastSigmoid, Sigmoid, Triangle
 
-KERNELS = (Backend.TORCH, Backend.NATIVE)
+NATIVE_BUILT = kernel_native.library_path() is not None
+#: The CPU kernels under test (the native one only where a C++ compiler could build it).
+KERNELS = (Backend.TORCH, Backend.NATIVE) if NATIVE_BUILT else (Backend.TORCH,)
 SURROGATES = (FastSigmoid(), Arctan(), Sigmoid(), Triangle(scale=0.8))
 T, B, SHAPE = 9, 3, (5,)
 
@@ -104,3 +108,31 @@ def test_any_shape_and_length(steps, batch, shape, static, per_neuron, kind, bac
     """Property: equality holds for any neuron shape, batch size, T and input mode."""
     case = Case(kind, per_neuron=per_neuron)
     compare(case, backend, static=static, seed=seed, steps=steps, batch=batch, shape=shape)
+
+
+@pytest.mark.skipif(
+    not NATIVE_BUILT, reason=f"native kernel not built: {kernel_native.build_error()}"
+)
+def test_default_backend_picks_the_native_kernel_on_cpu() -> None:
+    cfg = FusedConfig(Reset.SUBTRACT, True, FastSigmoid(), Backend.FUSED)
+    assert select_kernel(cfg, torch.zeros(2, 3)) is kernel_native
+    assert select_kernel(cfg, torch.zeros(2, 3, dtype=torch.float16)) is kernel_torch
+
+
+@dataclass(frozen=True)
+class _Rectangle:
+    """A user-defined surrogate (no compiled kernel knows it): box of width 1/scale."""
+
+    scale: float = 2.0
+
+    def primitive(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.scale * x + 0.5).clamp(0.0, 1.0)
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * ((self.scale * x).abs() < 0.5).to(x.dtype)
+
+
+def test_user_surrogate_runs_on_the_torch_kernel_and_equals_reference() -> None:
+    cfg = FusedConfig(Reset.SUBTRACT, True, _Rectangle(), Backend.FUSED)
+    assert select_kernel(cfg, torch.zeros(2, 3)) is kernel_torch
+    compare(Case("alif", surrogate=_Rectangle()), Backend.FUSED, seed=5)
