@@ -17,7 +17,7 @@ from spikeforge import __version__
 from spikeforge.errors import SpikeforgeError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("train", "eval", "simulate", "datasets")
+COMMANDS: tuple[str, ...] = ("train", "eval", "compare", "simulate", "datasets")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -27,10 +27,9 @@ from typing import Any
 import torch
 
 from spikeforge.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
-from spikeforge.coding import Encoding
+from spikeforge.coding import Encoding, encode_input
 from spikeforge.config import TrainConfig
 from spikeforge.datasets import ImageDataset, load_dataset
-from spikeforge.encode import rate
 from spikeforge.errors import CheckpointError, ConfigError
 from spikeforge.metrics import classification_metrics
 from spikeforge.network import Sequential
@@ -116,7 +115,8 @@ def _figures(
             _, traces = model.trace(sample, num_steps=config.num_steps)
         else:
             g = torch.Generator().manual_seed(config.seed + 2)
-            _, traces = model.trace(rate(sample, config.num_steps, generator=g))
+            x_seq = encode_input(config.encoding, sample, config.num_steps, g)
+            _, traces = model.trace(x_seq)
     layers = []
     for tr in traces:
         layer = model[tr.index]

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from spikeforge.coding import decision_scores, loss_for, readout_for, run_encoded
+from spikeforge.coding import decide, loss_for, readout_for, run_encoded
 from spikeforge.config import TrainConfig
 from spikeforge.datasets import ImageDataset
 from spikeforge.errors import ConfigError, SpikeforgeError
@@ -177,7 +177,7 @@ def train_epoch(
         optimizer.step()
         total_loss += value * len(idx)
         with torch.no_grad():
-            correct += int((decision_scores(config.decoding, out).argmax(-1) == y).sum())
+            correct += int((decide(config.decoding, out).prediction == y).sum())
         seen += len(idx)
         if on_batch is not None:
             on_batch(seen, total_loss / seen, correct / seen)
@@ -228,7 +228,7 @@ def evaluate(
             x, y = data.x[idx], data.y[idx]
             out = run_encoded(model, x, config.encoding, config.num_steps, g)
             total_loss += float(loss_fn(out, y)) * len(idx)
-            preds.append(decision_scores(config.decoding, out).argmax(-1))
+            preds.append(decide(config.decoding, out).prediction)
             if model[-1].spiking:  # type: ignore[union-attr]
                 out_spikes += float(out.sum())
     n = len(data)

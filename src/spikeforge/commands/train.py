@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from typing import Any
 
+from spikeforge.coding import Decoding, Encoding
 from spikeforge.config import TrainConfig, parse_surrogate
 from spikeforge.errors import ConfigError
 
@@ -79,11 +80,15 @@ def add_parser(subparsers: Any) -> None:
         help="conv channels per block (cnn)",
     )
     g.add_argument("--num-steps", "-T", type=int, default=_D.num_steps, help="time steps T")
-    g.add_argument("--encoding", default=_D.encoding.value, help="input encoding: direct, rate")
+    g.add_argument(
+        "--encoding",
+        default=_D.encoding.value,
+        help="input encoding: " + ", ".join(e.value for e in Encoding) + " (docs/coding.md)",
+    )
     g.add_argument(
         "--decoding",
         default=_D.decoding.value,
-        help="output decoding: rate (spike counts), membrane (non-spiking readout)",
+        help="output decoding: " + ", ".join(d.value for d in Decoding) + " (docs/coding.md)",
     )
     g.add_argument("--neuron", default=_D.neuron.value, help="lif or if")
     g.add_argument("--beta", type=float, default=_D.beta, help="membrane decay per step")

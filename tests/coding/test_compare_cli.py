@@ -1,0 +1,73 @@
+"""End-to-end: ``spikeforge compare`` on digits with a tiny budget, through ``main(argv)``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from spikeforge.cli import main
+from spikeforge.comparison import RECORD_KEYS
+
+STEPS = 4
+TINY = [
+    "--dataset", "digits", "--encodings", "direct,latency", "--decodings", "ttfs",
+    "--hidden", "32", "-T", str(STEPS), "--epochs", "2", "--lr", "1e-2",
+    "--max-train-samples", "300",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def compare_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("compare")
+    assert main(["compare", *TINY, "--out", str(out)]) == 0
+    return out
+
+
+def test_comparison_json_structure_and_ranges(compare_dir: Path) -> None:
+    records = json.loads((compare_dir / "comparison.json").read_text())
+    assert [(r["encoding"], r["decoding"]) for r in records] == [
+        ("direct", "ttfs"),
+        ("latency", "ttfs"),
+    ]
+    for r in records:
+        assert list(r)[: len(RECORD_KEYS)] == list(RECORD_KEYS)
+        assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["f1_macro"] <= 1.0
+        assert 0.0 <= r["decision_latency"] <= STEPS
+        assert r["spikes_per_sample"] >= 0 and math.isfinite(r["spikes_per_sample"])
+        assert r["synops_per_sample"] > 0 and math.isfinite(r["synops_per_sample"])
+        assert 0.0 <= r["undecided_fraction"] <= 1.0
+        by_steps = r["accuracy_by_steps"]
+        assert len(by_steps) == STEPS and by_steps[-1] == pytest.approx(r["accuracy"])
+        # the run folder's own evaluation (spikeforge.train.evaluate) agrees
+        metrics = json.loads((Path(r["run_dir"]) / "metrics.json").read_text())
+        assert metrics["accuracy"] == pytest.approx(r["accuracy"])
+    direct, latency = records
+    assert direct["input_spikes_per_sample"] == 0.0
+    assert latency["input_spikes_per_sample"] > 0.0
+    # tiny budget, real digits: far above chance (10 %)
+    assert direct["accuracy"] > 0.3
+    for name in ("comparison.md", "accuracy_vs_steps.png"):
+        assert (compare_dir / name).is_file()
+    assert "| direct | ttfs |" in (compare_dir / "comparison.md").read_text()
+
+
+def test_rerun_reuses_finished_rows(compare_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = json.loads((compare_dir / "comparison.json").read_text())
+    assert main(["compare", *TINY, "--out", str(compare_dir)]) == 0
+    assert capsys.readouterr().out.count("not trained again") == 2
+    after = json.loads((compare_dir / "comparison.json").read_text())
+    for a, b in zip(before, after, strict=True):
+        assert a["accuracy"] == b["accuracy"] and a["synops_per_sample"] == b["synops_per_sample"]
+
+
+def test_other_options_on_same_folder_and_bad_names_fail(
+    compare_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    changed = [*TINY, "--epochs", "3", "--out", str(compare_dir)]
+    assert main(["compare", *changed]) == 2
+    assert "holds a run with other options" in capsys.readouterr().err
+    assert main(["compare", "--out", str(compare_dir), "--decodings", "ttfs,spiky"]) == 2
+    assert "spiky" in capsys.readouterr().err
