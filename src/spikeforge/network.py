@@ -5,9 +5,10 @@ per layer (``None`` for stateless layers), passed in and returned like a neuron'
 
 Static input (direct encoding): ``forward(x, num_steps=T)`` with ``x`` ``[B, ...]`` means the
 same input at each of ``T`` steps. The stateless layers before the first neuron then run
-once on ``[1, B, ...]`` and their result is broadcast over time (a view, not a copy); this
-equals, forward and backward, running them on ``T`` copies. A batch norm in training mode is
-the exception: it runs on the ``T`` copies so that its running statistics are those of them.
+once on ``[1, B, ...]`` and the first neuron reads their result at every step (its
+``num_steps`` argument), summing the gradient over time; this equals, forward and backward,
+running them on ``T`` copies. A batch norm in training mode is the exception: it runs on the
+``T`` copies so that its running statistics are those of them.
 """
 
 from __future__ import annotations
@@ -77,13 +78,17 @@ class Sequential(nn.Sequential):
             if num_steps is not None and h.shape[0] == 1 and num_steps > 1 and _per_step(layer):
                 h = h.expand(num_steps, *h.shape[1:])
             if isinstance(layer, Neuron):
+                static = num_steps is not None and h.shape[0] == 1 and num_steps > 1
+                # a static input goes in as [B, ...] with num_steps: the neuron reads it at
+                # every step and sums its gradient over time (no T copies, no expand backward)
+                h_in, steps = (h.squeeze(0), num_steps) if static else (h, None)
                 s_in = state[i] if state is not None else None
                 if record:
-                    tr = layer.trace(h, s_in)
+                    tr = layer.trace(h_in, s_in, num_steps=steps)
                     traces.append(LayerTrace(i, f"{i}:{type(layer).__name__}", tr))
                     h, s_out = tr.output, tr.state
                 else:
-                    h, s_out = layer(h, s_in)
+                    h, s_out = layer(h_in, s_in, num_steps=steps)
                 new_state.append(s_out)
             else:
                 h = layer(h)

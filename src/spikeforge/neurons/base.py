@@ -18,7 +18,17 @@ from torch import Tensor, nn
 
 from spikeforge.errors import ConfigError, StateError
 
-__all__ = ["Neuron", "NeuronTrace", "Reset", "check_input", "check_state", "detach_state", "unroll"]
+__all__ = [
+    "Backend",
+    "Neuron",
+    "NeuronTrace",
+    "Reset",
+    "check_input",
+    "check_state",
+    "detach_state",
+    "set_backend",
+    "unroll",
+]
 
 
 class Reset(enum.Enum):
@@ -26,6 +36,23 @@ class Reset(enum.Enum):
 
     SUBTRACT = "subtract"  #: ``U <- U - threshold * S`` (keeps the overshoot)
     ZERO = "zero"  #: ``U <- U * (1 - S)``
+
+
+class Backend(enum.Enum):
+    """How a neuron layer runs its time loop (the results agree; see docs/performance.md).
+
+    ``FUSED`` (default) runs the whole loop as one autograd node whose backward is the
+    reverse-time recurrence, with the fastest kernel available for the tensor's device,
+    dtype and surrogate (compiled C++ on CPU, Triton on CUDA, vectorised torch otherwise).
+    ``TORCH``, ``NATIVE`` and ``TRITON`` force one kernel of the fused path (an error if it
+    cannot run). ``REFERENCE`` unrolls the pure step under autograd, one node per op and step.
+    """
+
+    FUSED = "fused"
+    TORCH = "torch"
+    NATIVE = "native"
+    TRITON = "triton"
+    REFERENCE = "reference"
 
 
 class NeuronTrace(NamedTuple):
@@ -115,10 +142,18 @@ class Neuron(nn.Module):
 
     ``forward(x, state=None) -> (output [T, B, ...], final_state)``;
     ``trace(x, state=None) -> NeuronTrace`` also returns the membrane sequence.
+    With ``num_steps=T`` the input ``x`` is static ``[B, ...]``: the same input at each of
+    ``T`` steps (direct encoding); its gradient is the sum over the steps.
+    Subclasses with a fused kernel set ``supports_fused`` and define :meth:`_fused_unroll`;
+    ``backend`` (a :class:`Backend`) chooses between it and the reference loop.
     """
 
     #: True for neurons whose output is spikes; False for non-spiking readouts.
     spiking: bool = True
+    #: True when :meth:`_fused_unroll` is implemented.
+    supports_fused: bool = False
+    #: How the time loop runs (set per instance, or on a whole model with :func:`set_backend`).
+    backend: Backend = Backend.FUSED
 
     def initial_state(self, x0: Tensor) -> Any:
         """The resting state for one input step ``x0`` ``[B, ...]`` (dtype/device of ``x0``)."""
@@ -127,6 +162,10 @@ class Neuron(nn.Module):
     def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Tensor, Any]:
         """One time step: ``(output_t, membrane_before_reset_t, new_state)``."""
         raise NotImplementedError  # abstract
+
+    def _fused_unroll(self, x: Tensor, state: Any, num_steps: int) -> NeuronTrace:
+        """The fused loop over ``num_steps`` steps of ``x`` ``[T or 1, B, ...]``."""
+        raise NotImplementedError  # abstract; only called when supports_fused is True
 
     def _prepare(self, x: Tensor, state: Any) -> Any:
         name = type(self).__name__
@@ -142,14 +181,47 @@ class Neuron(nn.Module):
         check_state(name, state, x.shape[1:])
         return state
 
-    def _unroll(self, x: Tensor, state: Any, record_membrane: bool) -> NeuronTrace:
-        return unroll(self.step, x, state, record_membrane=record_membrane)
+    def _sequence(self, x: Tensor, num_steps: int | None) -> tuple[Tensor, int]:
+        """``x`` as ``[T, B, ...]`` (or ``[1, B, ...]`` when static) and the number of steps."""
+        if num_steps is None:
+            return x, (x.shape[0] if isinstance(x, Tensor) and x.dim() > 0 else 0)
+        if num_steps < 1:
+            raise StateError(f"{type(self).__name__}: num_steps must be >= 1, got {num_steps}")
+        if not isinstance(x, Tensor) or x.dim() < 1:
+            raise StateError(
+                f"{type(self).__name__}: a static input must be a tensor [B, ...], got "
+                f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}"
+            )
+        return x.unsqueeze(0), int(num_steps)
 
-    def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        """Run over ``x`` ``[T, B, ...]`` from ``state`` (``None``: rest)."""
-        result = self._unroll(x, self._prepare(x, state), False)
+    def _unroll(
+        self, x: Tensor, state: Any, record_membrane: bool, num_steps: int | None = None
+    ) -> NeuronTrace:
+        x_seq, steps = self._sequence(x, num_steps)
+        state = self._prepare(x_seq, state)
+        if self.supports_fused and self.backend is not Backend.REFERENCE:
+            return self._fused_unroll(x_seq, state, steps)
+        if x_seq.shape[0] != steps:
+            x_seq = x_seq.expand(steps, *x_seq.shape[1:])
+        return unroll(self.step, x_seq, state, record_membrane=record_membrane)
+
+    def forward(
+        self, x: Tensor, state: Any = None, *, num_steps: int | None = None
+    ) -> tuple[Tensor, Any]:
+        """Run over ``x`` ``[T, B, ...]`` (or static ``[B, ...]`` with ``num_steps``)."""
+        result = self._unroll(x, state, False, num_steps)
         return result.output, result.state
 
-    def trace(self, x: Tensor, state: Any = None) -> NeuronTrace:
+    def trace(self, x: Tensor, state: Any = None, *, num_steps: int | None = None) -> NeuronTrace:
         """Like :meth:`forward` but also returns the membrane before reset at every step."""
-        return self._unroll(x, self._prepare(x, state), True)
+        return self._unroll(x, state, True, num_steps)
+
+
+def set_backend(model: nn.Module, backend: Backend) -> nn.Module:
+    """Set ``backend`` on every :class:`Neuron` inside ``model``; returns ``model``."""
+    if not isinstance(backend, Backend):
+        raise ConfigError(f"backend must be a spikeforge.neurons.Backend, got {backend!r}")
+    for m in model.modules():
+        if isinstance(m, Neuron):
+            m.backend = backend
+    return model

@@ -19,7 +19,8 @@ from typing import NamedTuple
 from torch import Tensor
 
 from spikeforge.errors import ConfigError
-from spikeforge.neurons.base import Neuron, Reset
+from spikeforge.neurons.base import Backend, Neuron, NeuronTrace, Reset
+from spikeforge.neurons.fused import FusedConfig, fused_lif
 from spikeforge.neurons.params import (
     beta_from_tau,
     make_decay,
@@ -85,6 +86,8 @@ class LIF(Neuron):
             reparametrisation, see :mod:`spikeforge.neurons.params`).
         shape: neuron shape (the input's trailing dims) for per-neuron parameters;
             ``None`` shares one value across the layer.
+        backend: how the time loop runs (:class:`~spikeforge.neurons.base.Backend`); the
+            default fused loop equals the reference loop, values and gradients.
 
     Shapes: ``forward(x [T, B, *shape]) -> (spikes [T, B, *shape], LIFState)``.
     """
@@ -102,8 +105,12 @@ class LIF(Neuron):
         learn_beta: bool = False,
         learn_threshold: bool = False,
         shape: Sequence[int] | None = None,
+        backend: Backend = Backend.FUSED,
     ) -> None:
         super().__init__()
+        if not isinstance(backend, Backend):
+            raise ConfigError(f"backend must be a spikeforge.neurons.Backend, got {backend!r}")
+        self.backend = backend
         if not isinstance(reset, Reset):
             raise ConfigError(f"reset must be a spikeforge.Reset, got {reset!r}")
         self.shape = tuple(shape) if shape is not None else ()
@@ -126,8 +133,17 @@ class LIF(Neuron):
         """The threshold used in the forward pass."""
         return read_threshold(self)
 
+    supports_fused = True
+
     def initial_state(self, x0: Tensor) -> LIFState:
         return LIFState(x0.new_zeros(x0.shape))
+
+    def _fused_config(self) -> FusedConfig:
+        return FusedConfig(self.reset, self.detach_reset, self.surrogate, self.backend)
+
+    def _fused_unroll(self, x: Tensor, state: LIFState, num_steps: int) -> NeuronTrace:
+        s, u, v = fused_lif(x, num_steps, state.v, self.beta, self.threshold, self._fused_config())
+        return NeuronTrace(s, u, LIFState(v))
 
     def step(self, x_t: Tensor, state: LIFState) -> tuple[Tensor, Tensor, LIFState]:
         s, u, v = lif_step(
@@ -162,6 +178,7 @@ class IF(LIF):
         detach_reset: bool = True,
         learn_threshold: bool = False,
         shape: Sequence[int] | None = None,
+        backend: Backend = Backend.FUSED,
     ) -> None:
         super().__init__(
             1.0,
@@ -173,4 +190,5 @@ class IF(LIF):
             learn_beta=False,
             learn_threshold=learn_threshold,
             shape=shape,
+            backend=backend,
         )
