@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from helpers import KINDS, Case, assert_same, build, loss_weights, random_state, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikeforge.neurons import Backend, Reset, kernel_native, kernel_torch
 from spikeforge.neurons.fused import FusedConfig, select_kernel
 from spikeforge.surrogate import Arctan, FastSigmoid, Sigmoid, Triangle
+
+from .helpers import KINDS, Case, assert_same, build, loss_weights, random_state, run
 
 NATIVE_BUILT = kernel_native.library_path() is not None
 #: The CPU kernels under test (the native one only where a C++ compiler could build it).

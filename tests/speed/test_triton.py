@@ -20,11 +20,11 @@ pytest.importorskip(
     "triton", reason="triton is not installed (pip install triton) - Triton kernels untested"
 )
 
-from helpers import KINDS, Case
-from test_fused import SURROGATES, compare
-
 from spikeforge.neurons import Backend, Reset
 from spikeforge.neurons.kernel_triton import interpreted
+
+from .helpers import KINDS, Case
+from .test_fused import SURROGATES, compare
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
