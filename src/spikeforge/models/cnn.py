@@ -17,7 +17,7 @@ def spiking_cnn(
     num_classes: int,
     *,
     channels: Sequence[int] = (32, 64),
-    hidden: Sequence[int] = (128,),
+    hidden: int | Sequence[int] = (128,),
     neuron: NeuronSpec | None = None,
     readout: Readout = Readout.SPIKES,
     dropout: float = 0.0,
@@ -25,7 +25,7 @@ def spiking_cnn(
     """``[Conv3x3 -> BN -> LIF -> MaxPool2] * len(channels) -> [FC -> LIF] * len(hidden) -> FC``
     ``-> readout``.
 
-    Each block halves the image side. Input ``[T, B, C, H, W]`` (or static ``[B, C, H, W]``),
+    ``hidden`` is one width or a sequence of widths. Each block halves the image side. Input ``[T, B, C, H, W]`` (or static ``[B, C, H, W]``),
     output ``[T, B, num_classes]``.
     """
     spec = neuron or NeuronSpec()
@@ -48,7 +48,7 @@ def spiking_cnn(
         c, h, w = out_c, h // 2, w // 2
     layers.append(Flatten())
     width = c * h * w
-    for hid in hidden:
+    for hid in (hidden,) if isinstance(hidden, int) else hidden:
         layers += [Linear(width, hid), spec.build((hid,))]
         if dropout > 0:
             layers.append(Dropout(dropout))
