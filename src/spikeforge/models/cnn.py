@@ -25,8 +25,8 @@ def spiking_cnn(
     """``[Conv3x3 -> BN -> LIF -> MaxPool2] * len(channels) -> [FC -> LIF] * len(hidden) -> FC``
     ``-> readout``.
 
-    ``hidden`` is one width or a sequence of widths. Each block halves the image side. Input ``[T, B, C, H, W]`` (or static ``[B, C, H, W]``),
-    output ``[T, B, num_classes]``.
+    ``hidden`` is one width or a sequence of widths. Each block halves the image side.
+    Input ``[T, B, C, H, W]`` (or static ``[B, C, H, W]``), output ``[T, B, num_classes]``.
     """
     spec = neuron or NeuronSpec()
     if not channels:
