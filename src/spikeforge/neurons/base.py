@@ -9,6 +9,7 @@ state silently (C05), and a run is reproducible from its arguments.
 
 from __future__ import annotations
 
+import abc
 import enum
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -137,7 +138,7 @@ def check_state(name: str, state: Any, step_shape: torch.Size) -> None:
             )
 
 
-class Neuron(nn.Module):
+class Neuron(nn.Module, metaclass=abc.ABCMeta):
     """Base of the trainable neurons. Subclasses define :meth:`initial_state` and :meth:`step`.
 
     ``forward(x, state=None) -> (output [T, B, ...], final_state)``;
@@ -155,17 +156,22 @@ class Neuron(nn.Module):
     #: How the time loop runs (set per instance, or on a whole model with :func:`set_backend`).
     backend: Backend = Backend.FUSED
 
+    @abc.abstractmethod
     def initial_state(self, x0: Tensor) -> Any:
         """The resting state for one input step ``x0`` ``[B, ...]`` (dtype/device of ``x0``)."""
-        raise NotImplementedError  # abstract
 
+    @abc.abstractmethod
     def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Tensor, Any]:
         """One time step: ``(output_t, membrane_before_reset_t, new_state)``."""
-        raise NotImplementedError  # abstract
 
     def _fused_unroll(self, x: Tensor, state: Any, num_steps: int) -> NeuronTrace:
-        """The fused loop over ``num_steps`` steps of ``x`` ``[T or 1, B, ...]``."""
-        raise NotImplementedError  # abstract; only called when supports_fused is True
+        """The fused loop over ``num_steps`` steps of ``x`` ``[T or 1, B, ...]``.
+
+        Neurons with ``supports_fused = True`` override this; the others run the reference loop.
+        """
+        raise ConfigError(
+            f"{type(self).__name__} has no fused kernel; use backend=Backend.REFERENCE"
+        )
 
     def _prepare(self, x: Tensor, state: Any) -> Any:
         name = type(self).__name__
