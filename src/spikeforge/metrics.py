@@ -6,6 +6,7 @@ Precision, recall and F1 of a class with no predicted (or no true) samples are d
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ from torch import Tensor, nn
 
 from spikeforge.neurons.base import Neuron
 
-__all__ = ["SpikeCounter", "classification_metrics", "confusion_matrix"]
+__all__ = ["LayerHooks", "SpikeCounter", "classification_metrics", "confusion_matrix"]
 
 
 def confusion_matrix(y_true: Tensor, y_pred: Tensor, num_classes: int) -> Tensor:
@@ -69,7 +70,29 @@ def classification_metrics(
     }
 
 
-class SpikeCounter:
+class LayerHooks(abc.ABC):
+    """Context manager base: hooks on ``self._layers`` (``(name, module)`` pairs) while open.
+
+    Subclasses fill ``self._layers`` and define ``_register(name, module) -> handle``.
+    """
+
+    _layers: list[tuple[str, nn.Module]]
+
+    def __enter__(self) -> Any:
+        self._handles = [self._register(name, module) for name, module in self._layers]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    @abc.abstractmethod
+    def _register(self, name: str, module: nn.Module) -> Any:
+        """Register this counter's hook on ``module``; return the removable handle."""
+
+
+class SpikeCounter(LayerHooks):
     """Counts the spikes every spiking layer of ``model`` emits while the context is open.
 
     Uses forward hooks, so it works with any execution path of the neurons. After the
@@ -85,17 +108,9 @@ class SpikeCounter:
         ]
         self._spikes: dict[str, float] = {name: 0.0 for name, _ in self._layers}
         self._slots: dict[str, int] = {name: 0 for name, _ in self._layers}
-        self._handles: list[Any] = []
 
-    def __enter__(self) -> SpikeCounter:
-        for name, module in self._layers:
-            self._handles.append(module.register_forward_hook(self._hook(name)))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+    def _register(self, name: str, module: nn.Module) -> Any:
+        return module.register_forward_hook(self._hook(name))
 
     def _hook(self, name: str):
         def hook(module: nn.Module, args: Any, output: Any) -> None:

@@ -21,6 +21,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from spikeforge.metrics import LayerHooks
+
 __all__ = ["SynOpsCounter", "layer_synops"]
 
 
@@ -56,7 +58,7 @@ def layer_synops(layer: nn.Module, x: Tensor) -> int:
     raise TypeError(f"layer_synops: unsupported layer {type(layer).__name__}")
 
 
-class SynOpsCounter:
+class SynOpsCounter(LayerHooks):
     """Counts the SynOps of every linear and 2-D convolution layer of ``model`` while open.
 
     ``with SynOpsCounter(model) as c: model(x)`` then ``c.total()`` (all layers) or
@@ -68,17 +70,9 @@ class SynOpsCounter:
             (name, m) for name, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))
         ]
         self._counts: dict[str, int] = {name: 0 for name, _ in self._layers}
-        self._handles: list[Any] = []
 
-    def __enter__(self) -> SynOpsCounter:
-        for name, module in self._layers:
-            self._handles.append(module.register_forward_pre_hook(self._hook(name)))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+    def _register(self, name: str, module: nn.Module) -> Any:
+        return module.register_forward_pre_hook(self._hook(name))
 
     def _hook(self, name: str):
         def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
