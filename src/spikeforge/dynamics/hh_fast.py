@@ -3,9 +3,8 @@
 The pure-torch path (:func:`spikeforge.dynamics.simulation.simulate`) issues a few hundred
 small tensor operations per time step, so for 10,000 neurons and 100,000 steps it is
 bound by per-operation overhead. This module compiles ``hh_kernel.cpp`` (plain C++, no
-torch headers: about a second with g++) into a shared library cached under
-``$XDG_CACHE_HOME/spikeforge`` (default ``~/.cache/spikeforge``), keyed by a hash of the
-source and flags, and calls it through ``ctypes``. The kernel runs the time loop with
+torch headers: about a second with g++) with :mod:`spikeforge.native` (cached, keyed by
+source, flags, compiler and CPU) and calls it through ``ctypes``. The kernel runs the time loop with
 neurons in blocks of 256 held in L1 cache, the per-block update vectorised with
 ``#pragma omp simd`` and blocks spread over ``torch.get_num_threads()`` OpenMP threads.
 It keeps only the final state and the spike times (no traces) and is not differentiable;
@@ -16,11 +15,6 @@ use ``simulate`` for traces and gradients. It computes the same update as
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -29,53 +23,31 @@ import torch
 from spikeforge.dynamics.hodgkin_huxley import HHParams
 from spikeforge.dynamics.spikes import SpikeTimes
 from spikeforge.errors import ConfigError, SimulationError
+from spikeforge.native import NativeLibrary
 
-_SOURCE = Path(__file__).with_name("hh_kernel.cpp")
-# No -ffast-math: a shared library built with it runs crtfastmath's constructor on load, which
-# sets flush-to-zero / denormals-are-zero in MXCSR for the whole process (subnormals become 0
-# in Python, numpy and torch). These flags only drop errno and trap semantics, which keeps
-# IEEE results (and equality with the torch path) and leaves the FP environment alone.
-_FLAGS = (
-    "-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math",
-    "-fopenmp", "-shared", "-fPIC", "-std=c++17",
+_NATIVE = NativeLibrary(
+    Path(__file__).with_name("hh_kernel.cpp"), ("-fno-math-errno", "-fno-trapping-math")
 )
 _PTR = ctypes.c_void_p
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "spikeforge"
 
 
 @cache
 def load_kernel() -> ctypes.CDLL:
     """Compile (first use, about a second) and load the C++ kernel.
 
+    No -ffast-math (see :mod:`spikeforge.native`): these flags only drop errno and trap
+    semantics, which keeps IEEE results (and equality with the torch path).
+
     Raises:
         ConfigError: no C++ compiler, or the build failed.
     """
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if compiler is None:
+    lib = _NATIVE.load()
+    if lib is None:
+        first = ((_NATIVE.error or "").strip().splitlines() or ["unknown error"])[0]
         raise ConfigError(
-            "Hodgkin-Huxley fast path: no C++ compiler found (g++ or $CXX); install one or "
-            "use spikeforge.dynamics.simulation.simulate"
+            f"Hodgkin-Huxley fast path: the C++ kernel did not build: {first}; install g++ "
+            "(or set $CXX) or use spikeforge.dynamics.simulation.simulate"
         )
-    source = _SOURCE.read_bytes()
-    # -march=native: the binary is only valid on this kind of machine, so the host is in the key
-    tag = " ".join((compiler, *_FLAGS, platform.node(), platform.machine()))
-    key = hashlib.sha256(source + tag.encode()).hexdigest()[:16]
-    target = _cache_dir() / f"hh_kernel_{key}.so"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        proc = subprocess.run(
-            [compiler, *_FLAGS, str(_SOURCE), "-o", str(tmp)], capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            first = (proc.stderr.strip().splitlines() or ["unknown error"])[0]
-            raise ConfigError(f"Hodgkin-Huxley fast path: the C++ kernel did not build: {first}")
-        tmp.replace(target)
-    lib = ctypes.CDLL(str(target))
     for name in ("hh_exp_euler_f64", "hh_exp_euler_f32"):
         fn = getattr(lib, name)
         fn.restype = _PTR

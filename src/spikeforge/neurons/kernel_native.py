@@ -1,13 +1,10 @@
 """Fused LIF/ALIF recurrences as a small C++/OpenMP library, compiled at first use.
 
-The source (``csrc/fused_cpu.cpp``) needs no torch headers, so it builds in about a second
-with the system C++ compiler (``$CXX``, else ``g++``/``c++``/``clang++``) and is loaded with
-:mod:`ctypes`. The shared library is cached in ``$SPIKEFORGE_CACHE`` (default
-``~/.cache/spikeforge``) under a name that hashes the source, the flags, the compiler and
-the CPU, so it is rebuilt only when one of them changes. OpenMP threads follow
-``torch.get_num_threads()`` and share torch's OpenMP runtime (``libgomp.so.1`` is already
-loaded by torch). Without a compiler :func:`usable` is False and ``Backend.FUSED`` uses the
-vectorised torch kernel instead.
+The source (``csrc/fused_cpu.cpp``) is built and cached by :mod:`spikeforge.native` (no
+torch headers; about a second with the system C++ compiler) and called through
+:mod:`ctypes`. OpenMP threads follow ``torch.get_num_threads()`` and share torch's OpenMP
+runtime (``libgomp.so.1`` is already loaded by torch). Without a compiler :func:`usable` is
+False and ``Backend.FUSED`` uses the vectorised torch kernel instead.
 
 Supports float32/float64 CPU tensors and the built-in surrogates (:class:`FastSigmoid`,
 :class:`Arctan`, :class:`Sigmoid`, :class:`Triangle`). Shapes as in
@@ -18,18 +15,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from spikeforge.errors import ConfigError
+from spikeforge.native import NativeLibrary
 from spikeforge.neurons.base import Reset
 from spikeforge.neurons.kernel_types import (
     SURROGATE_ID,
@@ -45,124 +37,35 @@ from spikeforge.surrogate import Surrogate
 
 __all__ = ["backward", "build_error", "check", "forward", "library_path", "usable"]
 
-_SOURCE = Path(__file__).with_name("csrc") / "fused_cpu.cpp"
-_FLAGS = (
-    "-O3",
-    "-march=native",
-    "-ffp-contract=off",
-    "-fno-trapping-math",
-    "-fopenmp",
-    "-fPIC",
-    "-shared",
-    "-std=c++17",
+_NATIVE = NativeLibrary(
+    Path(__file__).with_name("csrc") / "fused_cpu.cpp",
+    ("-ffp-contract=off", "-fno-trapping-math"),
 )
 _DTYPES = (torch.float32, torch.float64)
-_build_error: list[str] = []
 
 
-def _cpu_signature() -> str:
-    """The CPU model and feature flags (``-march=native`` code runs only on such a CPU)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.machine() + platform.processor()
-    keep = [ln for ln in lines if ln.startswith(("model name", "flags"))]
-    return "\n".join(sorted(set(keep)))
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("SPIKEFORGE_CACHE")
-    if root:
-        return Path(root)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "spikeforge"
-
-
-def _compiler() -> str | None:
-    cxx = os.environ.get("CXX")
-    if cxx:
-        return shutil.which(cxx)
-    return shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
-
-
-@functools.lru_cache(maxsize=1)
 def library_path() -> Path | None:
     """Path of the compiled library, building it if needed; ``None`` if it cannot be built."""
-    compiler = _compiler()
-    if compiler is None:
-        _build_error.append("no C++ compiler found (set $CXX or install g++)")
-        return None
-    key = hashlib.sha256(
-        b"\0".join(
-            [
-                _SOURCE.read_bytes(),
-                " ".join(_FLAGS).encode(),
-                compiler.encode(),
-                _cpu_signature().encode(),
-            ]
-        )
-    ).hexdigest()[:20]
-    target = _cache_dir() / f"fused_cpu-{key}.so"
-    if target.exists():
-        return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-        os.close(fd)
-        proc = subprocess.run(
-            [compiler, *_FLAGS, str(_SOURCE), "-o", tmp],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if proc.returncode != 0:
-            os.unlink(tmp)
-            _build_error.append(proc.stderr.strip()[-2000:] or f"{compiler} failed")
-            return None
-        os.replace(tmp, target)
-    except (OSError, subprocess.SubprocessError) as exc:
-        _build_error.append(f"{type(exc).__name__}: {exc}")
-        return None
-    return target
+    return _NATIVE.path()
 
 
 @functools.lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL | None:
-    path = library_path()
-    if path is None:
-        return None
-    try:
-        lib = ctypes.CDLL(str(path))
-    except OSError as exc:
-        _build_error.append(f"cannot load {path}: {exc}")
+    lib = _NATIVE.load()
+    if lib is None:
         return None
     i64, ptrs = ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p)
     lib.sf_forward.argtypes = [i64, i64, i64, i64, i64, ptrs, ptrs, i64, i64, i64]
     lib.sf_forward.restype = None
-    lib.sf_backward.argtypes = [
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        ptrs,
-        ptrs,
-        ctypes.c_double,
-        ctypes.c_double,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-    ]
+    dbl = ctypes.c_double
+    lib.sf_backward.argtypes = [i64] * 5 + [ptrs, ptrs, dbl, dbl] + [i64] * 5
     lib.sf_backward.restype = None
     return lib
 
 
 def build_error() -> str | None:
     """Why the library could not be built or loaded (``None`` if it was, or was not tried)."""
-    return _build_error[-1] if _build_error else None
+    return _NATIVE.error
 
 
 def usable(x: Tensor, surrogate: Surrogate) -> bool:
