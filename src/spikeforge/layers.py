@@ -18,10 +18,12 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from spikeforge.conv import conv2d_chunked
 from spikeforge.errors import ConfigError, StateError
 
 __all__ = [
     "CONV_CHUNK_IMAGES",
+    "SWAPPED_WEIGHT_GRAD_MAX_CHANNELS",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
@@ -35,9 +37,9 @@ __all__ = [
 
 
 #: Convolutions run over at most this many images of the folded ``[T*B, ...]`` batch at a
-#: time: on our 2-core AVX-512 machines chunks of ~640 images were 15 % (12->64 channels,
-#: 12x12) to 2.3x (1->12, 28x28) faster than one call on 3,200 images, forward+backward,
-#: because the im2col buffers of a chunk stay in cache (docs/performance.md).
+#: time: on our 2-core machines chunks of ~640 images were 15 % (12->64 channels, 12x12) to
+#: 2x (1->12, 28x28) faster than one call on 3,200 images, forward+backward, because the
+#: im2col buffers of a chunk stay in cache (docs/performance.md).
 CONV_CHUNK_IMAGES = 640
 
 
@@ -72,12 +74,38 @@ class Linear(nn.Linear):
     """``nn.Linear`` on ``[T, B, in_features] -> [T, B, out_features]`` (one GEMM over T*B)."""
 
 
+#: Convolutions with at most this many ``in_channels * out_channels`` (the first layer on
+#: grayscale or event images) compute their weight gradient as a forward convolution with
+#: batch and channels swapped (:mod:`spikeforge.conv`): 1.5-3x faster there, slower for
+#: wide layers (docs/performance.md).
+SWAPPED_WEIGHT_GRAD_MAX_CHANNELS = 64
+
+
 class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` over ``[T, B, C, H, W]``: time folded into the batch, in chunks of at
     most :data:`CONV_CHUNK_IMAGES` images."""
 
     def forward(self, x: Tensor) -> Tensor:
+        if (
+            self.groups == 1
+            and self.padding_mode == "zeros"
+            and not isinstance(self.padding, str)
+            and self.in_channels * self.out_channels <= SWAPPED_WEIGHT_GRAD_MAX_CHANNELS
+            and x.device.type == "cpu"
+        ):
+            return fold_time(self._swapped, x, type(self).__name__)
         return fold_time(super().forward, x, type(self).__name__, CONV_CHUNK_IMAGES)
+
+    def _swapped(self, x: Tensor) -> Tensor:
+        return conv2d_chunked(
+            x,
+            self.weight,
+            self.bias,
+            self.stride,  # type: ignore[arg-type]
+            self.padding,  # type: ignore[arg-type]
+            self.dilation,  # type: ignore[arg-type]
+            CONV_CHUNK_IMAGES,
+        )
 
 
 class MaxPool2d(_FoldTime, nn.MaxPool2d):
