@@ -1,107 +1,149 @@
-"""Convolution over a time-folded batch ``[T*B, C, H, W]``, in chunks, with a faster backward.
+"""Convolution over a time-folded batch ``[T*B, C, H, W]``, in chunks, optionally fused with
+the max pooling that follows it.
 
 Forward runs ``F.conv2d`` on chunks of at most ``chunk`` images (the im2col buffers of a
-chunk stay in cache). Backward computes the gradient of the input with torch's own
-convolution backward (per chunk, only when the input needs it) and the gradient of the
-weight as one more *forward* convolution per chunk, with the roles of batch and channels
-swapped::
+chunk stay in cache). With a following non-overlapping max pool, each chunk is pooled right
+away, so the full-size convolution output is never materialised nor kept for backward:
+only the pooled output and the pooling indices are. Backward runs chunk by chunk too: the
+pooling gradient of the chunk, then torch's convolution backward for the input and weight.
+
+For narrow convolutions (``swapped``), the weight gradient is instead one more *forward*
+convolution per chunk with the roles of batch and channels swapped::
 
     dL/dW[o, c, i, j] = sum_{n, y, x} g[n, o, y, x] * x_pad[n, c, y*s + i*d, x*s + j*d]
                       = conv2d(x^T, g^T, stride=d, dilation=s, padding=p)[c, o, i, j]
 
 with ``x^T = x.transpose(0, 1)`` (``[C, n, H, W]``: images become input channels) and
-``g^T`` (``[O, n, Ho, Wo]``) used as the weight. On our CPUs oneDNN runs this forward
-convolution 1.5-3x faster than its weight-gradient primitive for the small-channel,
-many-image convolutions of spiking networks (docs/performance.md); the sum is the same, in
-another order.
+``g^T`` (``[O, n, Ho, Wo]``) used as the weight. For the first layer on grayscale images
+oneDNN runs this 1.5-3x faster than its weight-gradient primitive (docs/performance.md);
+the sum is the same, in another order. Every variant equals ``F.conv2d`` (and
+``F.max_pool2d``) forward and backward in float64 (tests/speed/test_conv_swapped.py).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["conv2d_chunked"]
+__all__ = ["ConvSpec", "conv2d_chunked"]
 
 Pair = tuple[int, int]
 
 
-def _weight_grad(
-    x: Tensor, g: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
-) -> Tensor:
-    """``dL/dW`` ``[O, C, kh, kw]`` of one chunk: input ``x`` ``[n, C, H, W]``, output
-    gradient ``g`` ``[n, O, Ho, Wo]``."""
-    gw = F.conv2d(
-        x.transpose(0, 1), g.transpose(0, 1), stride=dilation, padding=padding, dilation=stride
+@dataclass(frozen=True)
+class ConvSpec:
+    """How to run one convolution (groups 1, zero padding).
+
+    Attributes:
+        stride, padding, dilation: as in ``F.conv2d``.
+        chunk: images per call of the underlying convolution.
+        swapped: compute the weight gradient with the swapped-role forward convolution.
+        pool: kernel of a non-overlapping max pool (stride = kernel, no padding) applied
+            right after the convolution, or ``None``.
+    """
+
+    stride: Pair = (1, 1)
+    padding: Pair = (0, 0)
+    dilation: Pair = (1, 1)
+    chunk: int = 640
+    swapped: bool = False
+    pool: Pair | None = None
+
+
+def _pool_forward(y: Tensor, k: Pair) -> tuple[Tensor, Tensor]:
+    return torch.ops.aten.max_pool2d_with_indices(y, k, k, (0, 0), (1, 1), False)
+
+
+def _pool_backward(gp: Tensor, y_shape: torch.Size, idx: Tensor, k: Pair) -> Tensor:
+    like = gp.new_empty(y_shape)  # only its shape is read
+    return torch.ops.aten.max_pool2d_with_indices_backward(
+        gp, like, k, k, (0, 0), (1, 1), False, idx
     )
-    return gw[:, :, : kernel[0], : kernel[1]].transpose(0, 1)
+
+
+def _conv_backward(
+    x: Tensor, g: Tensor, weight: Tensor, spec: ConvSpec, need_x: bool, need_w: bool
+) -> tuple[Tensor | None, Tensor | None]:
+    """``(dL/dx, dL/dW)`` of one chunk; ``x`` ``[n, C, H, W]``, ``g`` ``[n, O, Ho, Wo]``."""
+    args = (spec.stride, spec.padding, spec.dilation, False, [0, 0], 1)
+    if not spec.swapped:
+        gx, gw, _ = torch.ops.aten.convolution_backward(
+            g, x, weight, None, *args, [need_x, need_w, False]
+        )
+        return gx, gw
+    gx = None
+    if need_x:
+        gx = torch.ops.aten.convolution_backward(g, x, weight, None, *args, [True, False, False])[0]
+    gw = None
+    if need_w:
+        gw = F.conv2d(
+            x.transpose(0, 1),
+            g.transpose(0, 1),
+            stride=spec.dilation,
+            padding=spec.padding,
+            dilation=spec.stride,
+        )
+        gw = gw[:, :, : weight.shape[2], : weight.shape[3]].transpose(0, 1)
+    return gx, gw
+
+
+def _cat(parts: list[Tensor]) -> Tensor:
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 class _ChunkedConv2d(torch.autograd.Function):
     @staticmethod
-    def forward(
-        ctx,
-        x: Tensor,
-        weight: Tensor,
-        bias: Tensor | None,
-        stride: Pair,
-        padding: Pair,
-        dilation: Pair,
-        chunk: int,
-    ) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x, weight)
-        ctx.conf = (stride, padding, dilation, chunk, bias is not None)
-        parts = [F.conv2d(p, weight, bias, stride, padding, dilation) for p in x.split(chunk)]
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec):  # type: ignore[override]
+        outs, idxs, shapes = [], [], []
+        for part in x.split(spec.chunk):
+            y = F.conv2d(part, weight, bias, spec.stride, spec.padding, spec.dilation)
+            if spec.pool is not None:
+                shapes.append(y.shape)
+                y, idx = _pool_forward(y, spec.pool)
+                idxs.append(idx)
+            outs.append(y)
+        ctx.spec, ctx.has_bias, ctx.shapes = spec, bias is not None, shapes
+        ctx.save_for_backward(x, weight, *idxs)
+        return _cat(outs)
 
     @staticmethod
     def backward(ctx, g: Tensor):  # type: ignore[override]
-        x, weight = ctx.saved_tensors
-        stride, padding, dilation, chunk, has_bias = ctx.conf
+        x, weight, *idxs = ctx.saved_tensors
+        spec: ConvSpec = ctx.spec
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        g = g.contiguous()
-        gx = gw = gb = None
-        if need_x:
-            mask = [True, False, False]
-            gx = torch.cat(
-                [
-                    torch.ops.aten.convolution_backward(
-                        gp, xp, weight, None, stride, padding, dilation, False, [0, 0], 1, mask
-                    )[0]
-                    for xp, gp in zip(x.split(chunk), g.split(chunk), strict=True)
-                ]
-            )
-        if need_w:
-            kernel = (weight.shape[2], weight.shape[3])
-            for xp, gp in zip(x.split(chunk), g.split(chunk), strict=True):
-                part = _weight_grad(xp, gp, kernel, stride, padding, dilation)
-                gw = part if gw is None else gw + part
-            gw = gw.contiguous()
-        if need_b and has_bias:
-            gb = g.sum((0, 2, 3))
-        return gx, gw, gb, None, None, None, None
+        gxs, gw, gb = [], None, None
+        for i, (xp, gp) in enumerate(zip(x.split(spec.chunk), g.split(spec.chunk), strict=True)):
+            if spec.pool is not None:
+                gp = _pool_backward(gp.contiguous(), ctx.shapes[i], idxs[i], spec.pool)
+            gxp, gwp = _conv_backward(xp, gp.contiguous(), weight, spec, need_x, need_w)
+            if gxp is not None:
+                gxs.append(gxp)
+            if gwp is not None:
+                gw = gwp if gw is None else gw + gwp
+            if need_b and ctx.has_bias:
+                gbp = gp.sum((0, 2, 3))
+                gb = gbp if gb is None else gb + gbp
+        gx = _cat(gxs) if need_x else None
+        return gx, (gw.contiguous() if gw is not None else None), gb, None
 
 
 def conv2d_chunked(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    stride: Pair = (1, 1),
-    padding: Pair = (0, 0),
-    dilation: Pair = (1, 1),
-    chunk: int = 640,
+    x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec = ConvSpec()
 ) -> Tensor:
-    """``F.conv2d`` (groups 1, zero padding) on ``[N, C, H, W]`` in chunks of ``chunk`` images.
+    """``F.conv2d`` (groups 1, zero padding) on ``[N, C, H, W]`` in chunks, then the max pool
+    of ``spec.pool`` if given.
 
     Args:
         x: input ``[N, C, H, W]``.
         weight: ``[O, C, kh, kw]``; bias ``[O]`` or ``None``.
-        stride, padding, dilation: as in ``F.conv2d`` (pairs of ints).
-        chunk: images per call of the underlying convolution.
+        spec: stride, padding, dilation, chunk size, weight-gradient method, pooling.
 
     Returns:
-        ``[N, O, Ho, Wo]``, equal to ``F.conv2d(x, weight, bias, stride, padding, dilation)``;
-        its gradients equal torch's up to the order of summation (module docstring).
+        ``[N, O, Ho, Wo]`` (pooled: ``[N, O, Ho // ph, Wo // pw]``), equal to
+        ``F.conv2d(x, weight, bias, stride, padding, dilation)`` (then ``F.max_pool2d``);
+        its gradients equal torch's up to the order of summation.
     """
-    return _ChunkedConv2d.apply(x, weight, bias, stride, padding, dilation, chunk)
+    return _ChunkedConv2d.apply(x, weight, bias, spec)

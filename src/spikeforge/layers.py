@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from spikeforge.conv import conv2d_chunked
+from spikeforge.conv import ConvSpec, conv2d_chunked
 from spikeforge.errors import ConfigError, StateError
 
 __all__ = [
@@ -81,35 +81,69 @@ class Linear(nn.Linear):
 SWAPPED_WEIGHT_GRAD_MAX_CHANNELS = 64
 
 
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
 class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` over ``[T, B, C, H, W]``: time folded into the batch, in chunks of at
-    most :data:`CONV_CHUNK_IMAGES` images."""
+    most :data:`CONV_CHUNK_IMAGES` images (:mod:`spikeforge.conv`)."""
+
+    def conv_spec(self, x: Tensor, pool: tuple[int, int] | None = None) -> ConvSpec | None:
+        """How :mod:`spikeforge.conv` runs this layer on ``x``, or ``None`` when it cannot
+        (groups > 1, a padding mode or string padding other than zeros, a non-CPU tensor):
+        torch's own convolution then runs, chunk by chunk."""
+        if (
+            self.groups != 1
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
+            or x.device.type != "cpu"
+        ):
+            return None
+        return ConvSpec(
+            stride=_pair(self.stride),
+            padding=_pair(self.padding),
+            dilation=_pair(self.dilation),
+            chunk=CONV_CHUNK_IMAGES,
+            swapped=self.in_channels * self.out_channels <= SWAPPED_WEIGHT_GRAD_MAX_CHANNELS,
+            pool=pool,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
-        if (
-            self.groups == 1
-            and self.padding_mode == "zeros"
-            and not isinstance(self.padding, str)
-            and self.in_channels * self.out_channels <= SWAPPED_WEIGHT_GRAD_MAX_CHANNELS
-            and x.device.type == "cpu"
-        ):
-            return fold_time(self._swapped, x, type(self).__name__)
-        return fold_time(super().forward, x, type(self).__name__, CONV_CHUNK_IMAGES)
+        spec = self.conv_spec(x)
+        if spec is None:
+            return fold_time(super().forward, x, type(self).__name__, CONV_CHUNK_IMAGES)
+        return fold_time(lambda z: conv2d_chunked(z, self.weight, self.bias, spec), x, "Conv2d")
 
-    def _swapped(self, x: Tensor) -> Tensor:
-        return conv2d_chunked(
-            x,
-            self.weight,
-            self.bias,
-            self.stride,  # type: ignore[arg-type]
-            self.padding,  # type: ignore[arg-type]
-            self.dilation,  # type: ignore[arg-type]
-            CONV_CHUNK_IMAGES,
-        )
+    def forward_pooled(self, x: Tensor, pool: MaxPool2d) -> Tensor | None:
+        """This convolution then ``pool``, fused chunk by chunk (the full-size convolution
+        output is never stored), or ``None`` if they cannot be fused (see
+        :meth:`MaxPool2d.fusable_kernel`)."""
+        kernel = pool.fusable_kernel()
+        spec = self.conv_spec(x, kernel) if kernel is not None else None
+        if spec is None:
+            return None
+        return fold_time(lambda z: conv2d_chunked(z, self.weight, self.bias, spec), x, "Conv2d")
 
 
 class MaxPool2d(_FoldTime, nn.MaxPool2d):
     """``nn.MaxPool2d`` over ``[T, B, C, H, W]``."""
+
+    def fusable_kernel(self) -> tuple[int, int] | None:
+        """The window if this pool can be fused into the convolution before it: windows
+        that do not overlap (stride = kernel), no padding, dilation 1, no ceil mode, no
+        returned indices; else ``None``."""
+        kernel = _pair(self.kernel_size)
+        stride = _pair(self.stride) if self.stride is not None else kernel
+        if (
+            kernel != stride
+            or _pair(self.padding) != (0, 0)
+            or _pair(self.dilation) != (1, 1)
+            or self.ceil_mode
+            or self.return_indices
+        ):
+            return None
+        return kernel
 
 
 class AvgPool2d(_FoldTime, nn.AvgPool2d):

@@ -9,6 +9,10 @@ once on ``[1, B, ...]`` and the first neuron reads their result at every step (i
 ``num_steps`` argument), summing the gradient over time; this equals, forward and backward,
 running them on ``T`` copies. A batch norm in training mode is the exception: it runs on the
 ``T`` copies so that its running statistics are those of them.
+
+A :class:`~spikeforge.layers.Conv2d` directly followed by a non-overlapping
+:class:`~spikeforge.layers.MaxPool2d` runs fused (:mod:`spikeforge.conv`): same values and
+gradients, without storing the full-size convolution output.
 """
 
 from __future__ import annotations
@@ -18,9 +22,16 @@ from typing import Any, NamedTuple
 from torch import Tensor, nn
 
 from spikeforge.errors import ConfigError, StateError
+from spikeforge.layers import Conv2d, MaxPool2d
 from spikeforge.neurons.base import Neuron, NeuronTrace
 
 __all__ = ["LayerTrace", "Sequential"]
+
+
+def _global_hooks() -> bool:
+    """Whether forward hooks registered for every module (``nn.modules.module``) exist."""
+    mod = nn.modules.module
+    return bool(mod._global_forward_hooks or mod._global_forward_pre_hooks)
 
 
 def _per_step(layer: nn.Module) -> bool:
@@ -74,7 +85,12 @@ class Sequential(nn.Sequential):
             h = x
         new_state: list[Any] = []
         traces: list[LayerTrace] = []
+        fused_into_previous = False
         for i, layer in enumerate(self):
+            if fused_into_previous:  # a max pool already applied by the convolution before it
+                fused_into_previous = False
+                new_state.append(None)
+                continue
             if num_steps is not None and h.shape[0] == 1 and num_steps > 1 and _per_step(layer):
                 h = h.expand(num_steps, *h.shape[1:])
             if isinstance(layer, Neuron):
@@ -91,11 +107,27 @@ class Sequential(nn.Sequential):
                     h, s_out = layer(h_in, s_in, num_steps=steps)
                 new_state.append(s_out)
             else:
-                h = layer(h)
+                pooled = self._conv_pool(i, h)
+                fused_into_previous = pooled is not None
+                h = pooled if pooled is not None else layer(h)
                 new_state.append(None)
         if num_steps is not None and h.shape[0] != num_steps:
             h = h.expand(num_steps, *h.shape[1:])
         return h, tuple(new_state), traces
+
+    def _conv_pool(self, i: int, h: Tensor) -> Tensor | None:
+        """Layers ``i`` (a convolution) and ``i + 1`` (a max pool) run fused, or ``None``.
+
+        Not fused when either has hooks (they would not see the convolution's output).
+        """
+        if i + 1 >= len(self):
+            return None
+        conv, pool = self[i], self[i + 1]
+        if not (isinstance(conv, Conv2d) and isinstance(pool, MaxPool2d)):
+            return None
+        if any(m._forward_hooks or m._forward_pre_hooks for m in (conv, pool)) or _global_hooks():
+            return None
+        return conv.forward_pooled(h, pool)
 
     def forward(  # type: ignore[override]
         self, x: Tensor, state: tuple[Any, ...] | None = None, *, num_steps: int | None = None
