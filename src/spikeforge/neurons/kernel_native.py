@@ -52,8 +52,11 @@ def library_path() -> Path | None:
 @functools.lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL | None:
     lib = _NATIVE.load()
-    if lib is None:
-        return None
+    return _bind(lib) if lib is not None else None
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """Declare the entry points' signatures on a loaded build of ``fused_cpu.cpp``."""
     i64, ptrs = ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p)
     lib.sf_forward.argtypes = [i64, i64, i64, i64, i64, ptrs, ptrs, i64, i64, i64]
     lib.sf_forward.restype = None
