@@ -153,7 +153,9 @@ struct BackwardArgs {
   F c0, c1;
 };
 
-template <typename F, bool ADAPT, bool ZERO, bool DETACH, int64_t SURR>
+// PARAMS: the decay's and threshold's gradients are wanted (else neither they nor the
+// membrane after reset that the decay's gradient needs are computed).
+template <typename F, bool ADAPT, bool ZERO, bool DETACH, bool PARAMS, int64_t SURR>
 void backward(const Shape sh, const BackwardArgs<F> g, int64_t threads) {
   const int64_t M = sh.B * sh.N;
   const Blocks bl = split(M, threads);
@@ -203,7 +205,8 @@ void backward(const Shape sh, const BackwardArgs<F> g, int64_t threads) {
         const F* gut = g.gu ? g.gu + off : zeros;
         F* gxt = stat ? gxrow : g.gx + off;
         // membrane after reset at t - 1 (the decay's gradient needs it), recomputed from u
-        if (t == 0) {
+        if (!PARAMS) {
+        } else if (t == 0) {
           for (int64_t j = 0; j < len; ++j) vp[j] = g.v0[lo + j];
         } else {
           const F* up = ut - M;
@@ -227,13 +230,13 @@ void backward(const Shape sh, const BackwardArgs<F> g, int64_t threads) {
           const F gsh = g_s * surrogate<F, SURR>(d, g.c0, g.c1);
           const F g_u = (ZERO ? gv[j] * (F(1) - sp) : gv[j]) + gsh + gut[j];
           const F g_e = ZERO ? -gsh : -gsh - sp * gv[j];
-          gt[j] += g_e;
+          if constexpr (PARAMS) gt[j] += g_e;
           if constexpr (ADAPT) {
             gr[j] += ga[j] * at[j];
             gj[j] += ga[j] * sp;
             ga[j] = ga[j] * rh[j] + g_e;
           }
-          gb[j] += g_u * vp[j];
+          if constexpr (PARAMS) gb[j] += g_u * vp[j];
           gxt[j] = g_u;
           gv[j] = g_u * bt[j];
         }
@@ -254,13 +257,14 @@ void backward(const Shape sh, const BackwardArgs<F> g, int64_t threads) {
   }
 }
 
-template <typename F, bool ADAPT, bool ZERO, bool DETACH>
+template <typename F, bool ADAPT, bool ZERO, bool DETACH, bool PARAMS>
 void backward_surr(const Shape sh, const BackwardArgs<F>& g, int64_t surr, int64_t threads) {
   switch (surr) {
-    case FAST_SIGMOID: return backward<F, ADAPT, ZERO, DETACH, FAST_SIGMOID>(sh, g, threads);
-    case ARCTAN: return backward<F, ADAPT, ZERO, DETACH, ARCTAN>(sh, g, threads);
-    case SIGMOID: return backward<F, ADAPT, ZERO, DETACH, SIGMOID>(sh, g, threads);
-    default: return backward<F, ADAPT, ZERO, DETACH, TRIANGLE>(sh, g, threads);
+    case FAST_SIGMOID:
+      return backward<F, ADAPT, ZERO, DETACH, PARAMS, FAST_SIGMOID>(sh, g, threads);
+    case ARCTAN: return backward<F, ADAPT, ZERO, DETACH, PARAMS, ARCTAN>(sh, g, threads);
+    case SIGMOID: return backward<F, ADAPT, ZERO, DETACH, PARAMS, SIGMOID>(sh, g, threads);
+    default: return backward<F, ADAPT, ZERO, DETACH, PARAMS, TRIANGLE>(sh, g, threads);
   }
 }
 
@@ -286,16 +290,23 @@ void backward_any(const Shape sh, const void* const* p, void* const* o, double c
   auto w = [&](int i) { return static_cast<F*>(o[i]); };
   const BackwardArgs<F> g{c(0), c(1), c(2), c(3), c(4), c(5), c(6), c(7), c(8), c(9), c(10),
                           w(0), w(1), w(2), w(3), w(4), w(5), w(6), F(c0), F(c1)};
-  const int64_t key = adapt * 4 + zero * 2 + detach;
+  // A LIF layer with fixed decay and threshold (the common case) skips their gradients;
+  // ALIF always computes them (fewer instantiations; compile time).
+  const bool params = g.gbeta != nullptr || g.gtheta != nullptr;
+  const int64_t key = adapt ? 8 + zero * 2 + detach : params * 4 + zero * 2 + detach;
   switch (key) {
-    case 0: return backward_surr<F, false, false, false>(sh, g, surr, threads);
-    case 1: return backward_surr<F, false, false, true>(sh, g, surr, threads);
-    case 2: return backward_surr<F, false, true, false>(sh, g, surr, threads);
-    case 3: return backward_surr<F, false, true, true>(sh, g, surr, threads);
-    case 4: return backward_surr<F, true, false, false>(sh, g, surr, threads);
-    case 5: return backward_surr<F, true, false, true>(sh, g, surr, threads);
-    case 6: return backward_surr<F, true, true, false>(sh, g, surr, threads);
-    default: return backward_surr<F, true, true, true>(sh, g, surr, threads);
+    case 0: return backward_surr<F, false, false, false, false>(sh, g, surr, threads);
+    case 1: return backward_surr<F, false, false, true, false>(sh, g, surr, threads);
+    case 2: return backward_surr<F, false, true, false, false>(sh, g, surr, threads);
+    case 3: return backward_surr<F, false, true, true, false>(sh, g, surr, threads);
+    case 4: return backward_surr<F, false, false, false, true>(sh, g, surr, threads);
+    case 5: return backward_surr<F, false, false, true, true>(sh, g, surr, threads);
+    case 6: return backward_surr<F, false, true, false, true>(sh, g, surr, threads);
+    case 7: return backward_surr<F, false, true, true, true>(sh, g, surr, threads);
+    case 8: return backward_surr<F, true, false, false, true>(sh, g, surr, threads);
+    case 9: return backward_surr<F, true, false, true, true>(sh, g, surr, threads);
+    case 10: return backward_surr<F, true, true, false, true>(sh, g, surr, threads);
+    default: return backward_surr<F, true, true, true, true>(sh, g, surr, threads);
   }
 }
 
