@@ -120,6 +120,22 @@ def test_any_shape_and_length(steps, batch, shape, static, per_neuron, kind, bac
     )
 
 
+@pytest.mark.parametrize("backend", KERNELS, ids=lambda b: b.value)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("batch", "shape", "static"),
+    [(5, (1001,), False), (2100, (3,), True), (9, (7, 13, 11), False), (4500, (1,), False)],
+    ids=str,
+)
+def test_blocks_spanning_samples(kind, batch, shape, static, backend) -> None:
+    """Layers larger than one block of the native kernel (blocks start mid-sample and hold
+    many samples), with per-neuron parameters, static and per-step inputs."""
+    compare(
+        Case(kind, per_neuron=True), backend, static=static, seed=6, steps=4, batch=batch,
+        shape=shape,
+    )
+
+
 @pytest.mark.skipif(
     not NATIVE_BUILT, reason=f"native kernel not built: {kernel_native.build_error()}"
 )

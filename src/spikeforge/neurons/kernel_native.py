@@ -52,8 +52,11 @@ def library_path() -> Path | None:
 @functools.lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL | None:
     lib = _NATIVE.load()
-    if lib is None:
-        return None
+    return _bind(lib) if lib is not None else None
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """Declare the entry points' signatures on a loaded build of ``fused_cpu.cpp``."""
     i64, ptrs = ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p)
     lib.sf_forward.argtypes = [i64, i64, i64, i64, i64, ptrs, ptrs, i64, i64, i64]
     lib.sf_forward.restype = None
@@ -104,10 +107,6 @@ def _contig(t: Tensor | None, dtype: torch.dtype) -> Tensor | None:
     return t.to(dtype).contiguous() if t is not None else None
 
 
-def _threads(blocks: int) -> int:
-    return max(1, min(torch.get_num_threads(), blocks))
-
-
 def forward(
     x: Tensor, num_steps: int, v0: Tensor, a0: Tensor | None, p: Params, cfg: FusedConfig
 ) -> Forward:
@@ -133,7 +132,7 @@ def forward(
         _pointers([s, u, a_prev, v, a]),
         int(adaptive),
         int(cfg.reset is Reset.ZERO),
-        _threads(b * n // 512 + 1),
+        torch.get_num_threads(),
     )
     return Forward(s, u, a_prev, v, a)
 
@@ -174,6 +173,6 @@ def backward(
         int(cfg.reset is Reset.ZERO),
         int(cfg.detach_reset),
         SURROGATE_ID[type(cfg.surrogate)],
-        _threads(b * n // 512 + 1),
+        torch.get_num_threads(),
     )
     return Result(gx, gv0, ga0, *per)
