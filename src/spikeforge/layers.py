@@ -17,7 +17,9 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules.utils import _pair
 
+from spikeforge import pool_native
 from spikeforge.errors import ConfigError, StateError
 
 __all__ = [
@@ -81,7 +83,35 @@ class Conv2d(nn.Conv2d):
 
 
 class MaxPool2d(_FoldTime, nn.MaxPool2d):
-    """``nn.MaxPool2d`` over ``[T, B, C, H, W]``."""
+    """``nn.MaxPool2d`` over ``[T, B, C, H, W]`` -> ``[T, B, C, Ho, Wo]``.
+
+    Windows that tile the input (``stride == kernel_size``, no padding, no dilation,
+    ``ceil_mode=False``, ``return_indices=False``) on float32/float64 CPU tensors run the
+    native kernel of :mod:`spikeforge.pool_native` (same values and gradients, several times
+    faster); every other case, or a machine without a C++ compiler, runs ``nn.MaxPool2d``.
+    """
+
+    def _tiling_window(self) -> tuple[int, int] | None:
+        """``(kh, kw)`` when the windows tile the input without overlap, else ``None``."""
+        kernel = _pair(self.kernel_size)
+        if (
+            _pair(self.stride) != kernel
+            or _pair(self.padding) != (0, 0)
+            or _pair(self.dilation) != (1, 1)
+            or self.ceil_mode
+            or self.return_indices
+        ):
+            return None
+        return kernel
+
+    def forward(self, x: Tensor) -> Tensor:
+        kernel = self._tiling_window()
+        if kernel is not None and x.dim() == 5:
+            folded = x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+            if pool_native.usable(folded, kernel):
+                y = pool_native.max_pool2d(folded, kernel)
+                return y.reshape(*x.shape[:2], *y.shape[1:])
+        return super().forward(x)
 
 
 class AvgPool2d(_FoldTime, nn.AvgPool2d):
