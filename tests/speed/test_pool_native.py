@@ -162,3 +162,13 @@ def test_layer_falls_back_for_other_dtypes() -> None:
     assert "MaxPool2DWithIndicesBackward0" in graph_nodes(y)
     y_ref = F.max_pool2d(x.detach().reshape(6, 2, 8, 8), 2).reshape(2, 3, 2, 4, 4)
     assert torch.equal(y.detach(), y_ref)
+
+
+@pytest.mark.parametrize(("kernel", "size"), [((2, 2), (5, 2 * 5000 + 1)), ((3, 2), (7, 2 * 3000))])
+def test_rows_longer_than_the_kernel_buffer(kernel: tuple[int, int], size: tuple[int, int]) -> None:
+    """Output rows longer than the kernel's 4096-position buffer are done in parts."""
+    x = make_input("nan_inf", (1, 2, *size), torch.float32, 7)
+    y, gx = pool_and_grad(lambda t: pool_native.max_pool2d(t, kernel), x, 7)
+    y_ref, gx_ref = pool_and_grad(lambda t: F.max_pool2d(t, kernel), x, 7)
+    assert_bitwise(y, y_ref)
+    assert_bitwise(gx, gx_ref)
