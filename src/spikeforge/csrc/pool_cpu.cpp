@@ -44,6 +44,7 @@ struct Group {
 
 template <typename Fn>
 inline void for_each_group(int64_t Ho, int64_t Wo, Fn fn) {
+  if (Ho <= 0 || Wo <= 0) return;
   const int64_t cw = Wo < BUF ? Wo : BUF;
   const int64_t per = BUF / cw;
   for (int64_t oh0 = 0; oh0 < Ho; oh0 += per) {
