@@ -4,8 +4,10 @@ the max pooling that follows it.
 Forward runs ``F.conv2d`` on chunks of at most ``chunk`` images (the im2col buffers of a
 chunk stay in cache). With a following non-overlapping max pool, each chunk is pooled right
 away, so the full-size convolution output is never materialised nor kept for backward:
-only the pooled output and the pooling indices are. Backward runs chunk by chunk too: the
-pooling gradient of the chunk, then torch's convolution backward for the input and weight.
+only the pooled output and the pooling indices are (one uint8 per output from the native
+kernel of :mod:`spikeforge.pool_native` where it applies). Backward runs chunk by chunk too:
+the pooling gradient of the chunk, then torch's convolution backward for the input and
+weight.
 
 For narrow convolutions (``swapped``), the weight gradient is instead one more *forward*
 convolution per chunk with the roles of batch and channels swapped::
@@ -17,7 +19,7 @@ with ``x^T = x.transpose(0, 1)`` (``[C, n, H, W]``: images become input channels
 ``g^T`` (``[O, n, Ho, Wo]``) used as the weight. For the first layer on grayscale images
 oneDNN runs this 1.5-3x faster than its weight-gradient primitive (docs/performance.md);
 the sum is the same, in another order. Every variant equals ``F.conv2d`` (and
-``F.max_pool2d``) forward and backward in float64 (tests/speed/test_conv_swapped.py).
+``F.max_pool2d``) forward and backward in float64 (tests/speed/test_conv_chunked.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from spikeforge import pool_native
 
 __all__ = ["ConvSpec", "conv2d_chunked"]
 
@@ -54,10 +58,18 @@ class ConvSpec:
 
 
 def _pool_forward(y: Tensor, k: Pair) -> tuple[Tensor, Tensor]:
+    """Pooled chunk and its indices: the native kernel's uint8 window positions where it
+    applies, else torch's int64 flat indices."""
+    if pool_native.usable(y, k):
+        pooled, idx = pool_native.forward_indexed(y, k)
+        assert idx is not None
+        return pooled, idx
     return torch.ops.aten.max_pool2d_with_indices(y, k, k, (0, 0), (1, 1), False)
 
 
 def _pool_backward(gp: Tensor, y_shape: torch.Size, idx: Tensor, k: Pair) -> Tensor:
+    if idx.dtype == torch.uint8:
+        return pool_native.backward_indexed(gp, idx, y_shape, k)
     like = gp.new_empty(y_shape)  # only its shape is read
     return torch.ops.aten.max_pool2d_with_indices_backward(
         gp, like, k, k, (0, 0), (1, 1), False, idx

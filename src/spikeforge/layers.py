@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from spikeforge import pool_native
 from spikeforge.conv import ConvSpec, conv2d_chunked
 from spikeforge.errors import ConfigError, StateError
 
@@ -127,7 +128,22 @@ class Conv2d(nn.Conv2d):
 
 
 class MaxPool2d(_FoldTime, nn.MaxPool2d):
-    """``nn.MaxPool2d`` over ``[T, B, C, H, W]``."""
+    """``nn.MaxPool2d`` over ``[T, B, C, H, W]`` -> ``[T, B, C, Ho, Wo]``.
+
+    Windows that tile the input (``stride == kernel_size``, no padding, no dilation,
+    ``ceil_mode=False``, ``return_indices=False``) on float32/float64 CPU tensors run the
+    native kernel of :mod:`spikeforge.pool_native` (same values and gradients, several times
+    faster); every other case, or a machine without a C++ compiler, runs ``nn.MaxPool2d``.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        kernel = self.fusable_kernel()
+        if kernel is not None and x.dim() == 5:
+            folded = x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+            if pool_native.usable(folded, kernel):
+                y = pool_native.max_pool2d(folded, kernel)
+                return y.reshape(*x.shape[:2], *y.shape[1:])
+        return super().forward(x)
 
     def fusable_kernel(self) -> tuple[int, int] | None:
         """The window if this pool can be fused into the convolution before it: windows

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from spikeforge import pool_native
 from spikeforge.conv import ConvSpec, conv2d_chunked
 from spikeforge.layers import SWAPPED_WEIGHT_GRAD_MAX_CHANNELS, Conv2d, Flatten, Linear, MaxPool2d
 from spikeforge.network import Sequential
@@ -107,8 +108,16 @@ def test_layer_over_time_equals_folded_torch_convolution() -> None:
 
 @pytest.mark.parametrize("pool", [(2, 2), (3, 3), (2, 3)])
 @pytest.mark.parametrize("binary", [True, False])
-def test_fused_max_pool_equals_conv_then_pool(pool: tuple[int, int], binary: bool) -> None:
-    """Binary input and integer weights make many equal values: torch's first-maximum rule."""
+@pytest.mark.parametrize("native", [True, False])
+def test_fused_max_pool_equals_conv_then_pool(
+    pool: tuple[int, int], binary: bool, native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Binary input and integer weights make many equal values: torch's first-maximum rule.
+    Both pooling paths: the native kernel (uint8 positions) and torch's (int64 indices)."""
+    if native and not pool_native.usable(torch.zeros(1, 1, 4, 4), pool):
+        pytest.skip(f"native pooling library unavailable: {pool_native.build_error()}")
+    if not native:
+        monkeypatch.setattr(pool_native, "usable", lambda *_: False)
     gen = torch.Generator().manual_seed(7)
     if binary:
         x = (torch.rand(11, 2, 13, 14, generator=gen) < 0.3).to(F64)
