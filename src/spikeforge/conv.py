@@ -128,16 +128,20 @@ class _ChunkedConv2d(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gxs, gw, gb = [], None, None
         for i, (xp, gp) in enumerate(zip(x.split(spec.chunk), g.split(spec.chunk), strict=True)):
+            gp = gp.contiguous()
+            if need_b and ctx.has_bias:
+                # the bias gradient sums the output gradient over images and positions: the
+                # pooled gradient holds the same values (the rest of the pooling's input
+                # gradient is zeros), a quarter as many for 2x2 windows
+                gbp = gp.sum((0, 2, 3))
+                gb = gbp if gb is None else gb + gbp
             if spec.pool is not None:
-                gp = _pool_backward(gp.contiguous(), ctx.shapes[i], idxs[i], spec.pool)
-            gxp, gwp = _conv_backward(xp, gp.contiguous(), weight, spec, need_x, need_w)
+                gp = _pool_backward(gp, ctx.shapes[i], idxs[i], spec.pool)
+            gxp, gwp = _conv_backward(xp, gp, weight, spec, need_x, need_w)
             if gxp is not None:
                 gxs.append(gxp)
             if gwp is not None:
                 gw = gwp if gw is None else gw + gwp
-            if need_b and ctx.has_bias:
-                gbp = gp.sum((0, 2, 3))
-                gb = gbp if gb is None else gb + gbp
         gx = _cat(gxs) if need_x else None
         return gx, (gw.contiguous() if gw is not None else None), gb, None
 

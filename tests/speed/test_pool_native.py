@@ -24,8 +24,9 @@ pytestmark = pytest.mark.skipif(
 
 DTYPES = (torch.float32, torch.float64)
 KERNELS = ((2, 2), (3, 3), (2, 3))
-#: (H, W): divisible by every kernel above, and not (trailing rows/columns dropped).
-SIZES = ((12, 12), (13, 14))
+#: (H, W): divisible by every kernel above, and not (trailing rows/columns dropped); even
+#: sides (2x2 then runs the row-pair path) and one odd side (it does not).
+SIZES = ((12, 12), (13, 14), (8, 8), (14, 13))
 KINDS = ("random", "ties", "nan_inf")
 
 
@@ -172,3 +173,21 @@ def test_rows_longer_than_the_kernel_buffer(kernel: tuple[int, int], size: tuple
     y_ref, gx_ref = pool_and_grad(lambda t: F.max_pool2d(t, kernel), x, 7)
     assert_bitwise(y, y_ref)
     assert_bitwise(gx, gx_ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "shape",
+    [(64, 12, 8, 8), (7, 5, 24, 24), (2, 1, 4, 2048), (1, 2, 4, 2050), (3, 1, 6, 2)],
+    ids=["many-blocks", "24x24", "one-row-pair-per-block", "rows-beyond-buffer", "narrow"],
+)
+def test_2x2_row_pairs_across_planes_and_blocks(shape: tuple[int, ...], dtype: torch.dtype) -> None:
+    """2x2 windows on even sides run as blocks of row pairs that span planes (and, past
+    2048 columns, the per-plane code): every block boundary gives torch's result bitwise."""
+    for kind in KINDS:
+        seed = zlib.crc32(repr((shape, dtype, kind)).encode())
+        x = make_input(kind, shape, dtype, seed)
+        y, gx = pool_and_grad(lambda t: pool_native.max_pool2d(t, (2, 2)), x, seed)
+        y_ref, gx_ref = pool_and_grad(lambda t: F.max_pool2d(t, (2, 2)), x, seed)
+        assert_bitwise(y, y_ref)
+        assert_bitwise(gx, gx_ref)

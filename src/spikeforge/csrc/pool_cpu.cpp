@@ -146,10 +146,101 @@ void backward(const Shape s, const F* gy, const uint8_t* idx, F* gx, int64_t thr
   }
 }
 
+// 2x2 windows on planes of even height and width, the usual case: the input is then a
+// sequence of row pairs [Q = planes * H / 2, 2, W] and the output [Q, W / 2], both without
+// gaps between planes. Blocks of row pairs are copied into two flat per-thread buffers (top
+// rows, bottom rows), so that one long loop over the block's outputs (stride-2 loads)
+// vectorises however short the rows are; the rule is the one of forward_row, applied to the
+// positions in row-major order 0 = (0, 0), 1 = (0, 1), 2 = (1, 0), 3 = (1, 1).
+constexpr int64_t PAIR_BUF = 2048;  // elements of one buffer: whole rows of a block
+
+inline bool pairs_apply(const Shape s) {
+  return s.kh == 2 && s.kw == 2 && s.H % 2 == 0 && s.W % 2 == 0 && s.W <= PAIR_BUF;
+}
+
+template <typename F>
+inline void take(F v, Lane<F> p, F& m, Lane<F>& k) {
+  const bool t = (v > m) | (v != v);
+  m = t ? v : m;
+  k = t ? p : k;
+}
+
+template <typename F, bool IDX>
+void forward_pairs(const Shape s, const F* __restrict x, F* __restrict y,
+                   uint8_t* __restrict idx, int64_t threads) {
+  const int64_t W = s.W, Wo = W / 2, Q = s.planes * (s.H / 2);
+  const int64_t per = PAIR_BUF / W;  // row pairs per block
+#pragma omp parallel num_threads(threads)
+  {
+    alignas(64) F top[PAIR_BUF];
+    alignas(64) F bot[PAIR_BUF];
+    alignas(64) Lane<F> pos[PAIR_BUF / 2];
+#pragma omp for schedule(static)
+    for (int64_t q0 = 0; q0 < Q; q0 += per) {
+      const int64_t n = (Q - q0) < per ? (Q - q0) : per;
+      const F* src = x + q0 * 2 * W;
+      for (int64_t q = 0; q < n; ++q) {
+        std::memcpy(top + q * W, src + 2 * q * W, W * sizeof(F));
+        std::memcpy(bot + q * W, src + (2 * q + 1) * W, W * sizeof(F));
+      }
+      F* __restrict out = y + q0 * Wo;
+      const int64_t K = n * Wo;
+#pragma omp simd
+      for (int64_t k = 0; k < K; ++k) {
+        F m = top[2 * k];
+        Lane<F> p = 0;
+        take<F>(top[2 * k + 1], 1, m, p);
+        take<F>(bot[2 * k], 2, m, p);
+        take<F>(bot[2 * k + 1], 3, m, p);
+        out[k] = m;
+        pos[k] = p;
+      }
+      if constexpr (IDX) {
+        uint8_t* __restrict ip = idx + q0 * Wo;
+        for (int64_t k = 0; k < K; ++k) ip[k] = uint8_t(pos[k]);
+      }
+    }
+  }
+}
+
+template <typename F>
+void backward_pairs(const Shape s, const F* __restrict gy, const uint8_t* __restrict idx,
+                    F* __restrict gx, int64_t threads) {
+  const int64_t W = s.W, Wo = W / 2, Q = s.planes * (s.H / 2);
+  const int64_t per = PAIR_BUF / W;
+#pragma omp parallel num_threads(threads)
+  {
+    alignas(64) F top[PAIR_BUF];
+    alignas(64) F bot[PAIR_BUF];
+#pragma omp for schedule(static)
+    for (int64_t q0 = 0; q0 < Q; q0 += per) {
+      const int64_t n = (Q - q0) < per ? (Q - q0) : per;
+      const F* __restrict g = gy + q0 * Wo;
+      const uint8_t* __restrict ip = idx + q0 * Wo;
+      const int64_t K = n * Wo;
+#pragma omp simd
+      for (int64_t k = 0; k < K; ++k) {
+        const F v = F(0) + g[k];
+        const Lane<F> p = ip[k];
+        top[2 * k] = p == 0 ? v : F(0);
+        top[2 * k + 1] = p == 1 ? v : F(0);
+        bot[2 * k] = p == 2 ? v : F(0);
+        bot[2 * k + 1] = p == 3 ? v : F(0);
+      }
+      F* dst = gx + q0 * 2 * W;
+      for (int64_t q = 0; q < n; ++q) {
+        std::memcpy(dst + 2 * q * W, top + q * W, W * sizeof(F));
+        std::memcpy(dst + (2 * q + 1) * W, bot + q * W, W * sizeof(F));
+      }
+    }
+  }
+}
+
 template <typename F, bool IDX>
 void forward_any(const Shape s, const void* x, void* y, uint8_t* idx, int64_t threads) {
   const F* xi = static_cast<const F*>(x);
   F* yo = static_cast<F*>(y);
+  if (pairs_apply(s)) return forward_pairs<F, IDX>(s, xi, yo, idx, threads);
   if (s.kh == 2 && s.kw == 2) return forward<F, 2, 2, IDX>(s, xi, yo, idx, threads);
   if (s.kh == 3 && s.kw == 3) return forward<F, 3, 3, IDX>(s, xi, yo, idx, threads);
   forward<F, 0, 0, IDX>(s, xi, yo, idx, threads);
@@ -159,6 +250,7 @@ template <typename F>
 void backward_any(const Shape s, const void* gy, const uint8_t* idx, void* gx, int64_t threads) {
   const F* g = static_cast<const F*>(gy);
   F* o = static_cast<F*>(gx);
+  if (pairs_apply(s)) return backward_pairs<F>(s, g, idx, o, threads);
   if (s.kh == 2 && s.kw == 2) return backward<F, 2, 2>(s, g, idx, o, threads);
   if (s.kh == 3 && s.kw == 3) return backward<F, 3, 3>(s, g, idx, o, threads);
   backward<F, 0, 0>(s, g, idx, o, threads);
