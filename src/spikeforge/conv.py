@@ -9,17 +9,19 @@ kernel of :mod:`spikeforge.pool_native` where it applies). Backward runs chunk b
 the pooling gradient of the chunk, then torch's convolution backward for the input and
 weight.
 
-For narrow convolutions (``swapped``), the weight gradient is instead one more *forward*
-convolution per chunk with the roles of batch and channels swapped::
+With ``swapped`` (an option, off by default), the weight gradient is instead one more
+*forward* convolution per chunk with the roles of batch and channels swapped::
 
     dL/dW[o, c, i, j] = sum_{n, y, x} g[n, o, y, x] * x_pad[n, c, y*s + i*d, x*s + j*d]
                       = conv2d(x^T, g^T, stride=d, dilation=s, padding=p)[c, o, i, j]
 
 with ``x^T = x.transpose(0, 1)`` (``[C, n, H, W]``: images become input channels) and
-``g^T`` (``[O, n, Ho, Wo]``) used as the weight. For the first layer on grayscale images
-oneDNN runs this 1.5-3x faster than its weight-gradient primitive (docs/performance.md);
-the sum is the same, in another order. Every variant equals ``F.conv2d`` (and
-``F.max_pool2d``) forward and backward in float64 (tests/speed/test_conv_chunked.py).
+``g^T`` (``[O, n, Ho, Wo]``) used as the weight. :class:`spikeforge.layers.Conv2d` does not
+use it: on a quiet 2-core machine oneDNN's own weight-gradient primitive was faster even for
+the first layer on grayscale images (a training step of the benchmark's conv net took 8 %
+less without it; docs/performance.md). Its sum is the same, in another order. Every variant
+equals ``F.conv2d`` (and ``F.max_pool2d``) forward and backward in float64
+(tests/speed/test_conv_chunked.py).
 """
 
 from __future__ import annotations

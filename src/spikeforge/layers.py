@@ -24,7 +24,6 @@ from spikeforge.errors import ConfigError, StateError
 
 __all__ = [
     "CONV_CHUNK_IMAGES",
-    "SWAPPED_WEIGHT_GRAD_MAX_CHANNELS",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
@@ -75,13 +74,6 @@ class Linear(nn.Linear):
     """``nn.Linear`` on ``[T, B, in_features] -> [T, B, out_features]`` (one GEMM over T*B)."""
 
 
-#: Convolutions with at most this many ``in_channels * out_channels`` (the first layer on
-#: grayscale or event images) compute their weight gradient as a forward convolution with
-#: batch and channels swapped (:mod:`spikeforge.conv`): 1.5-3x faster there, slower for
-#: wide layers (docs/performance.md).
-SWAPPED_WEIGHT_GRAD_MAX_CHANNELS = 64
-
-
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
@@ -106,7 +98,6 @@ class Conv2d(nn.Conv2d):
             padding=_pair(self.padding),
             dilation=_pair(self.dilation),
             chunk=CONV_CHUNK_IMAGES,
-            swapped=self.in_channels * self.out_channels <= SWAPPED_WEIGHT_GRAD_MAX_CHANNELS,
             pool=pool,
         )
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from spikeforge import pool_native
 from spikeforge.conv import ConvSpec, conv2d_chunked
-from spikeforge.layers import SWAPPED_WEIGHT_GRAD_MAX_CHANNELS, Conv2d, Flatten, Linear, MaxPool2d
+from spikeforge.layers import Conv2d, Flatten, Linear, MaxPool2d
 from spikeforge.network import Sequential
 from spikeforge.neurons import LIF
 
@@ -79,14 +79,15 @@ def _graph_names(t: torch.Tensor) -> set[str]:
     return names
 
 
-def test_layer_swaps_only_for_narrow_convolutions() -> None:
+def test_layer_runs_the_chunked_function_without_swapping() -> None:
+    """Conv2d runs its convolution through the chunked function with oneDNN's own weight
+    gradient (the swapped-role variant stays an explicit ConvSpec option); a grouped
+    convolution, which the function does not cover, runs torch's."""
     x = torch.randn(4, 3, 2, 6, 6)
-    narrow = Conv2d(1, SWAPPED_WEIGHT_GRAD_MAX_CHANNELS, 3)
-    wide = Conv2d(2, SWAPPED_WEIGHT_GRAD_MAX_CHANNELS, 3)
-    spec_narrow, spec_wide = narrow.conv_spec(x), wide.conv_spec(x)
-    assert spec_narrow is not None and spec_narrow.swapped
-    assert spec_wide is not None and not spec_wide.swapped
-    assert "_ChunkedConv2dBackward" in _graph_names(wide(x))
+    for conv in (Conv2d(2, 12, 3), Conv2d(2, 64, 3)):
+        spec = conv.conv_spec(x)
+        assert spec is not None and not spec.swapped
+        assert "_ChunkedConv2dBackward" in _graph_names(conv(x))
     grouped = Conv2d(2, 4, 3, groups=2)
     assert grouped.conv_spec(x) is None
     assert "ConvolutionBackward0" in _graph_names(grouped(x))
