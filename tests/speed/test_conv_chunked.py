@@ -110,21 +110,27 @@ def test_layer_over_time_equals_folded_torch_convolution() -> None:
 @pytest.mark.parametrize("pool", [(2, 2), (3, 3), (2, 3)])
 @pytest.mark.parametrize("binary", [True, False])
 @pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("size", [(13, 14), (10, 10)], ids=["odd-output", "even-output"])
 def test_fused_max_pool_equals_conv_then_pool(
-    pool: tuple[int, int], binary: bool, native: bool, monkeypatch: pytest.MonkeyPatch
+    pool: tuple[int, int],
+    binary: bool,
+    native: bool,
+    size: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Binary input and integer weights make many equal values: torch's first-maximum rule.
-    Both pooling paths: the native kernel (uint8 positions) and torch's (int64 indices)."""
+    Both pooling paths: the native kernel (uint8 positions; an 8x8 convolution output runs
+    its 2x2 row-pair path) and torch's (int64 indices)."""
     if native and not pool_native.usable(torch.zeros(1, 1, 4, 4), pool):
         pytest.skip(f"native pooling library unavailable: {pool_native.build_error()}")
     if not native:
         monkeypatch.setattr(pool_native, "usable", lambda *_: False)
     gen = torch.Generator().manual_seed(7)
     if binary:
-        x = (torch.rand(11, 2, 13, 14, generator=gen) < 0.3).to(F64)
+        x = (torch.rand(11, 2, *size, generator=gen) < 0.3).to(F64)
         weight = torch.randint(-1, 2, (3, 2, 3, 3), generator=gen).to(F64)
     else:
-        x = torch.randn(11, 2, 13, 14, dtype=F64, generator=gen)
+        x = torch.randn(11, 2, *size, dtype=F64, generator=gen)
         weight = torch.randn(3, 2, 3, 3, dtype=F64, generator=gen)
     x.requires_grad_()
     weight.requires_grad_()
