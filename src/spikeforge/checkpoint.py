@@ -15,12 +15,45 @@ from typing import Any
 
 import torch
 
-from spikeforge.errors import CheckpointError
+from spikeforge.errors import CheckpointError, ConfigError
 
-__all__ = ["FORMAT", "VERSION", "atomic_write_bytes", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "atomic_write_bytes",
+    "load_checkpoint",
+    "output_folder",
+    "save_checkpoint",
+]
 
 FORMAT = "spikeforge-checkpoint"
 VERSION = 1
+
+
+def output_folder(path: str | Path, option: str = "--out") -> Path:
+    """Create the folder ``path`` (and its parents) if needed and return it.
+
+    Raises:
+        ConfigError: one line naming ``option`` when it is a file, lies inside a file, or
+            cannot be created (no permission, read-only or virtual file system).
+    """
+    folder = Path(path)
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is a file" if p == folder else f"is inside {p}, which is a file"
+                raise ConfigError(
+                    f"{option} {str(folder)!r} {what}; give a folder (existing or new)"
+                )
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{option} {str(folder)!r}: cannot create this folder ({exc.strerror or exc}); "
+            "give a writable folder"
+        ) from None
+    return folder
 
 
 def atomic_write_bytes(path: Path, write: Any) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from spikeforge.checkpoint import load_checkpoint
+from spikeforge.checkpoint import load_checkpoint, output_folder
 from spikeforge.coding import Decoding, Encoding, decide, run_encoded
 from spikeforge.config import TrainConfig
 from spikeforge.datasets import ImageDataset
@@ -152,8 +152,7 @@ def compare_codings(
     if not pairs:
         raise ConfigError("compare: no encoding/decoding pair selected")
     say = report or print
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out_dir)
     splits = make_splits(data, base)
     records: list[dict[str, Any]] = []
     for i, (encoding, decoding) in enumerate(pairs, start=1):

@@ -27,7 +27,12 @@ from typing import Any
 
 import torch
 
-from spikeforge.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from spikeforge.checkpoint import (
+    atomic_write_bytes,
+    load_checkpoint,
+    output_folder,
+    save_checkpoint,
+)
 from spikeforge.coding import Encoding, encode_input
 from spikeforge.config import TrainConfig
 from spikeforge.datasets import ImageDataset, load_dataset
@@ -46,6 +51,19 @@ from spikeforge.train import (
 __all__ = ["RunResult", "evaluate_checkpoint", "metrics_record", "run_training", "write_json"]
 
 Reporter = Callable[[str], None]
+
+#: What a ``last.pt`` holds besides the model, and ``--resume`` needs (a ``best.pt`` has none
+#: of the optimiser, schedule or generator states).
+RESUME_KEYS = (
+    "config",
+    "model",
+    "optimizer",
+    "scheduler",
+    "epoch",
+    "rng",
+    "history",
+    "best_val_accuracy",
+)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -211,6 +229,13 @@ def run_training(
                 "'spikeforge train'"
             )
         ckpt = load_checkpoint(run_dir / "last.pt")
+        missing = [k for k in RESUME_KEYS if k not in ckpt]
+        if missing:
+            raise CheckpointError(
+                f"--resume: {str(run_dir / 'last.pt')!r} is not a resumable last.pt (it has no "
+                f"{', '.join(missing)}; a best.pt holds only the model); give a run folder "
+                "written by 'spikeforge train'"
+            )
         config = TrainConfig.from_dict(ckpt["config"])
     else:
         run_dir = Path(out_dir) if out_dir is not None else _default_run_dir()
@@ -220,6 +245,7 @@ def run_training(
                 "continue it or choose another folder"
             )
         ckpt = None
+    output_folder(run_dir, "--resume" if resume else "--out")
     data = _load_data(config)
     splits = make_splits(data, config)
     model = make_model(config, data.input_shape, data.num_classes)
@@ -240,7 +266,6 @@ def run_training(
         best_val = float(ckpt["best_val_accuracy"])
         start_epoch = int(ckpt["epoch"]) + 1
         say(f"resuming {run_dir} after epoch {ckpt['epoch']} of {config.epochs}")
-    run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", config.to_dict())
     say(
         f"dataset {config.dataset} ({data.source}): train {len(splits.train)}, "
@@ -385,6 +410,7 @@ def evaluate_checkpoint(
     ``metrics.json`` and figures to ``out_dir``, print the table, and return the metrics."""
     say = report or print
     ckpt = load_checkpoint(checkpoint)
+    out = output_folder(out_dir)
     try:
         config = TrainConfig.from_dict(ckpt["config"])
         state = ckpt["model"]
@@ -407,8 +433,6 @@ def evaluate_checkpoint(
     metrics = metrics_record(result, data.class_names)
     metrics["checkpoint"] = str(checkpoint)
     metrics["epoch"] = ckpt.get("epoch")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics)
     _figures(out, model, data, splits.test.x, config, metrics, history)
     from spikeforge.report import print_metrics

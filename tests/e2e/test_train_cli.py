@@ -327,3 +327,43 @@ def test_quick_runs_shrink_validation_in_proportion() -> None:
     assert abs(len(s.val) - round(300 * 0.15 / 0.85)) <= 5
     assert set(s.val.y.tolist()) == set(range(10))
     assert len(s.test) == 359
+
+
+def test_out_that_cannot_be_a_folder_exits_2_with_one_line(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out naming a file, a path inside a file, or a folder that cannot be created is
+    refused before any work, for train, eval and compare alike (no traceback, exit 2)."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    cases = [
+        (a_file, "is a file"),
+        (a_file / "run", f"is inside {a_file}, which is a file"),
+        (Path("/proc/spikeforge-run"), "cannot create this folder"),
+    ]
+    commands = [
+        ["train", *TINY],
+        ["eval", str(tiny_run / "best.pt")],
+        ["compare", "--epochs", "1", "--encodings", "direct", "--decodings", "rate"],
+    ]
+    for out, needle in cases:
+        for command in commands:
+            code, _, err = run_cli([*command, "--out", str(out)], capsys)
+            assert code == 2, (command, err)
+            lines = [line for line in err.splitlines() if line.strip()]
+            assert len(lines) == 1 and needle in lines[0] and "--out" in lines[0], (command, err)
+    assert a_file.read_text() == "not a folder"
+
+
+def test_resume_refuses_a_checkpoint_that_is_not_a_last_pt(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A best.pt copied over last.pt has the model but no optimiser, schedule or generator
+    states: --resume names the file and what it lacks instead of failing on a missing key."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_run / "best.pt", run / "last.pt")
+    code, _, err = run_cli(["train", "--resume", str(run), "--no-progress"], capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "not a resumable last.pt" in err and "optimizer" in err

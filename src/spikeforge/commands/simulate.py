@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from spikeforge.checkpoint import output_folder
 from spikeforge.dynamics import stimulus
 from spikeforge.dynamics.analysis import (
     FICurve,
@@ -170,18 +171,6 @@ def _check_size(steps: int, neurons: int, state_size: int, neuron_option: str) -
         )
 
 
-def _check_out(out: Path | None) -> None:
-    """``--out`` must be a folder or a path that can become one (checked before simulating)."""
-    if out is None:
-        return
-    for path in (out, *out.parents):
-        if path.exists():
-            if not path.is_dir():
-                what = "is a file" if path == out else f"is inside {path}, which is a file"
-                raise ConfigError(f"--out {out} {what}; give a folder (existing or new)")
-            return
-
-
 def _check_times(args: argparse.Namespace, duration: float) -> None:
     """--onset, --offset, --settle and --noise-std against each other and the duration."""
     if not (math.isfinite(args.onset) and 0 <= args.onset < duration):
@@ -296,7 +285,6 @@ def _run_fi(args: argparse.Namespace, kind: ModelKind, spec: ModelSpec, params: 
         print(f"  I = {c:10.4g} {spec.current_unit}: {r:9.4g} Hz")
     print(f"onset of repetitive firing: {onset:g} {spec.current_unit}")
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         summary = {"model": kind.value, "method": method.value, "dt": dt, "duration": duration,
                    "currents": curve.currents.tolist(), "rates_hz": _json_list(curve.rates_hz),
                    "onset_current": None if math.isnan(onset) else onset}
@@ -325,7 +313,8 @@ def run(args: argparse.Namespace) -> int:
     steps = n_steps(duration, dt)
     if steps < 1:
         raise ConfigError(f"--duration {duration:g} is shorter than one step of --dt {dt:g}")
-    _check_out(args.out)
+    if args.out is not None:
+        output_folder(args.out)  # before simulating: a bad --out fails at once
     _check_times(args, duration)
     if args.fi_curve is not None:
         return _run_fi(args, kind, spec, params, method, dt, duration)
@@ -359,7 +348,6 @@ def run(args: argparse.Namespace) -> int:
               f"ISI mean {_fmt(stats['isi_mean'][b])} {tu}, ISI CV {_fmt(stats['isi_cv'][b])}")
         print(f"    spike times ({tu}): {shown}")
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         summary = {"model": kind.value, "method": method.value, "dt": dt, "duration": duration,
                    "time_unit": system.time_unit, "current_unit": spec.current_unit,
                    "spike_times": per_neuron, **stats}
