@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from spikeforge import pool_native
+from spikeforge import conv_pool_native, pool_native
 from spikeforge.conv import ConvSpec, conv2d_chunked
 from spikeforge.errors import ConfigError, StateError
 
@@ -112,10 +112,35 @@ class Conv2d(nn.Conv2d):
         output is never stored), or ``None`` if they cannot be fused (see
         :meth:`MaxPool2d.fusable_kernel`)."""
         kernel = pool.fusable_kernel()
-        spec = self.conv_spec(x, kernel) if kernel is not None else None
+        if kernel is None:
+            return None
+        if self._data_layer_kernel(x, kernel):
+            padding = _pair(self.padding)  # type: ignore[arg-type]
+            return fold_time(
+                lambda z: conv_pool_native.conv2d_maxpool2(z, self.weight, self.bias, padding),
+                x,
+                "Conv2d",
+            )
+        spec = self.conv_spec(x, kernel)
         if spec is None:
             return None
         return fold_time(lambda z: conv2d_chunked(z, self.weight, self.bias, spec), x, "Conv2d")
+
+    def _data_layer_kernel(self, x: Tensor, pool: tuple[int, int]) -> bool:
+        """Whether :mod:`spikeforge.conv_pool_native` runs this convolution and ``pool`` on
+        ``x`` ``[T, B, C, H, W]``: an input without gradient (data), few input channels,
+        stride 1, 2x2 pooling, float32 on the CPU (see :func:`conv_pool_native.usable`)."""
+        if x.dim() != 5 or isinstance(self.padding, str) or self.padding_mode != "zeros":
+            return False
+        return conv_pool_native.usable(
+            x[0],
+            self.weight,
+            stride=_pair(self.stride),
+            padding=_pair(self.padding),
+            dilation=_pair(self.dilation),
+            groups=self.groups,
+            pool=pool,
+        )
 
 
 class MaxPool2d(_FoldTime, nn.MaxPool2d):

@@ -4,9 +4,10 @@ The sources (``*.cpp`` next to the modules that use them) include no torch heade
 builds with the system C++ compiler (``$CXX``, else ``g++``/``c++``/``clang++``) in about a
 second. A built library is cached in ``$SPIKEFORGE_CACHE`` (default
 ``$XDG_CACHE_HOME/spikeforge``, else ``~/.cache/spikeforge``) under a name that hashes the
-source, the flags, the compiler and the CPU (``-march=native`` code runs only on such a CPU),
-so it is rebuilt only when one of them changes. Builds write to a temporary file and rename
-it, so concurrent first uses never load a half-written library.
+source and the headers ``*.h`` next to it, the flags, the compiler and the CPU
+(``-march=native`` code runs only on such a CPU), so it is rebuilt only when one of them
+changes. Builds write to a temporary file and rename it, so concurrent first uses never load
+a half-written library.
 
 No library here is built with ``-ffast-math``: a shared object built with it runs
 crtfastmath's constructor on load, which turns on flush-to-zero for the whole process.
@@ -79,9 +80,11 @@ class NativeLibrary:
             self.error = "no C++ compiler found (set $CXX or install g++)"
             return None
         flags = (*BASE_FLAGS, *self.flags)
+        # headers next to the source may be included: they are part of what is built
+        headers = [h.read_bytes() for h in sorted(self.source.parent.glob("*.h"))]
         key = hashlib.sha256(
             b"\0".join(
-                [self.source.read_bytes(), " ".join(flags).encode(), cxx.encode(),
+                [self.source.read_bytes(), *headers, " ".join(flags).encode(), cxx.encode(),
                  _cpu_signature().encode()]
             )
         ).hexdigest()[:20]

@@ -21,16 +21,16 @@
 #include <limits>
 #include <type_traits>
 
+#include "max_pool_2x2.h"
+
 namespace {
 
 struct Shape {
   int64_t planes, H, W, kh, kw;
 };
 
-// Index lanes as wide as F, so that the selects of value and index vectorise together (a
-// uint8 in the same loop would make the vector 32 lanes wide, longer than most rows).
-template <typename F>
-using Lane = std::conditional_t<sizeof(F) == 4, int32_t, int64_t>;
+// Index lanes as wide as F (max_pool_2x2.h).
+using spikeforge_pool::Lane;
 
 // Window positions of up to BUF outputs are kept as Lane values and converted from/to uint8
 // in one flat loop per group of output rows.
@@ -158,13 +158,6 @@ inline bool pairs_apply(const Shape s) {
   return s.kh == 2 && s.kw == 2 && s.H % 2 == 0 && s.W % 2 == 0 && s.W <= PAIR_BUF;
 }
 
-template <typename F>
-inline void take(F v, Lane<F> p, F& m, Lane<F>& k) {
-  const bool t = (v > m) | (v != v);
-  m = t ? v : m;
-  k = t ? p : k;
-}
-
 template <typename F, bool IDX>
 void forward_pairs(const Shape s, const F* __restrict x, F* __restrict y,
                    uint8_t* __restrict idx, int64_t threads) {
@@ -183,18 +176,8 @@ void forward_pairs(const Shape s, const F* __restrict x, F* __restrict y,
         std::memcpy(top + q * W, src + 2 * q * W, W * sizeof(F));
         std::memcpy(bot + q * W, src + (2 * q + 1) * W, W * sizeof(F));
       }
-      F* __restrict out = y + q0 * Wo;
       const int64_t K = n * Wo;
-#pragma omp simd
-      for (int64_t k = 0; k < K; ++k) {
-        F m = top[2 * k];
-        Lane<F> p = 0;
-        take<F>(top[2 * k + 1], 1, m, p);
-        take<F>(bot[2 * k], 2, m, p);
-        take<F>(bot[2 * k + 1], 3, m, p);
-        out[k] = m;
-        pos[k] = p;
-      }
+      spikeforge_pool::pool_flat<F>(top, bot, K, y + q0 * Wo, pos);
       if constexpr (IDX) {
         uint8_t* __restrict ip = idx + q0 * Wo;
         for (int64_t k = 0; k < K; ++k) ip[k] = uint8_t(pos[k]);
