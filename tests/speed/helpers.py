@@ -1,4 +1,5 @@
-"""Builders for the fused-kernel tests: a layer, its inputs, a loss touching every output."""
+"""Builders for the fused-kernel tests: a layer, its inputs, a loss touching every output;
+and :func:`graph_names`, the autograd nodes behind a result (which path ran)."""
 
 from __future__ import annotations
 
@@ -119,3 +120,14 @@ def assert_same(reference, fused) -> None:
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+
+
+def graph_names(y: Tensor) -> set[str]:
+    """Names of the autograd nodes that produced ``y`` (which kernel or fallback ran)."""
+    names, todo = set(), [y.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None:
+            names.add(type(node).__name__)
+            todo.extend(nxt for nxt, _ in node.next_functions)
+    return names

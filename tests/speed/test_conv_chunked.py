@@ -12,6 +12,8 @@ from spikeforge.layers import Conv2d, Flatten, Linear, MaxPool2d
 from spikeforge.network import Sequential
 from spikeforge.neurons import LIF
 
+from .helpers import graph_names
+
 F64 = torch.float64
 
 # (stride, padding, dilation, kernel, H, W, in, out, chunk)
@@ -69,16 +71,6 @@ def test_input_without_grad_gets_none_and_weight_grad_is_still_right() -> None:
     torch.testing.assert_close(gw, want, rtol=0, atol=1e-10)
 
 
-def _graph_names(t: torch.Tensor) -> set[str]:
-    names, todo = set(), [t.grad_fn]
-    while todo:
-        fn = todo.pop()
-        if fn is not None:
-            names.add(type(fn).__name__)
-            todo.extend(f for f, _ in fn.next_functions)
-    return names
-
-
 def test_layer_runs_the_chunked_function_without_swapping() -> None:
     """Conv2d runs its convolution through the chunked function with oneDNN's own weight
     gradient (the swapped-role variant stays an explicit ConvSpec option); a grouped
@@ -87,10 +79,10 @@ def test_layer_runs_the_chunked_function_without_swapping() -> None:
     for conv in (Conv2d(2, 12, 3), Conv2d(2, 64, 3)):
         spec = conv.conv_spec(x)
         assert spec is not None and not spec.swapped
-        assert "_ChunkedConv2dBackward" in _graph_names(conv(x))
+        assert "_ChunkedConv2dBackward" in graph_names(conv(x))
     grouped = Conv2d(2, 4, 3, groups=2)
     assert grouped.conv_spec(x) is None
-    assert "ConvolutionBackward0" in _graph_names(grouped(x))
+    assert "ConvolutionBackward0" in graph_names(grouped(x))
 
 
 def test_layer_over_time_equals_folded_torch_convolution() -> None:
@@ -170,13 +162,13 @@ def test_network_fuses_conv_and_pool_with_the_same_values_and_gradients(static: 
     x = torch.rand((6, 1, 14, 14) if static else (6, 3, 1, 14, 14), dtype=F64, generator=gen)
     steps = 5 if static else None
     fused, _ = net(x, num_steps=steps)
-    names = _graph_names(fused)
+    names = graph_names(fused)
     assert "_ChunkedConv2dBackward" in names
     assert not any("MaxPool" in n for n in names)
     # a hook on a convolution turns fusion off for it (the hook must see its output)
     handles = [m.register_forward_hook(lambda *a: None) for m in net if isinstance(m, Conv2d)]
     plain, _ = net(x, num_steps=steps)
-    assert any("MaxPool" in n for n in _graph_names(plain))
+    assert any("MaxPool" in n for n in graph_names(plain))
     for h in handles:
         h.remove()
     assert fused.sum() > 0

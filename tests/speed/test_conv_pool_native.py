@@ -18,6 +18,8 @@ from spikeforge.layers import Conv2d, MaxPool2d
 from spikeforge.network import Sequential
 from spikeforge.neurons import LIF
 
+from .helpers import graph_names
+
 pytestmark = pytest.mark.skipif(
     conv_pool_native._library() is None,
     reason=f"the native conv+pool library cannot be built: {conv_pool_native.build_error()}",
@@ -124,16 +126,6 @@ def test_no_bias_and_no_weight_gradient() -> None:
         assert torch.equal(conv_pool_native.conv2d_maxpool2(x, w, None, padding), y.detach())
 
 
-def _graph_names(y: Tensor) -> set[str]:
-    names, todo = set(), [y.grad_fn]
-    while todo:
-        fn = todo.pop()
-        if fn is not None:
-            names.add(type(fn).__name__)
-            todo.extend(f for f, _ in fn.next_functions)
-    return names
-
-
 @pytest.mark.parametrize("static", [False, True])
 def test_network_first_layer_runs_the_kernel_and_equals_torch(static: bool) -> None:
     """In a Sequential, a data convolution followed by MaxPool2d(2) runs the fused kernel
@@ -147,7 +139,7 @@ def test_network_first_layer_runs_the_kernel_and_equals_torch(static: bool) -> N
         net[0].weight.copy_(torch.randint(-2, 3, net[0].weight.shape, generator=gen))
         net[0].bias.copy_(torch.randint(-2, 3, net[0].bias.shape, generator=gen))
     out = net(x[0], num_steps=4)[0] if static else net(x)[0]
-    assert "_ConvMaxPoolBackward" in _graph_names(out)
+    assert "_ConvMaxPoolBackward" in graph_names(out)
     conv, lif = net[0], net[2]
     steps = 4
     folded = x.reshape(-1, 1, 12, 12)
@@ -177,7 +169,7 @@ def test_network_first_layer_runs_the_kernel_and_equals_torch(static: bool) -> N
 def test_other_convolutions_run_the_chunked_path(case: str, layer: Conv2d, x: Tensor) -> None:
     net = Sequential(layer, MaxPool2d(2))
     y = net(x)[0]
-    assert "_ConvMaxPoolBackward" not in _graph_names(y), case
+    assert "_ConvMaxPoolBackward" not in graph_names(y), case
     folded = x.reshape(-1, *x.shape[2:])
     want = F.max_pool2d(layer._conv_forward(folded, layer.weight, layer.bias), 2)
     torch.testing.assert_close(y.reshape(want.shape), want, rtol=0, atol=1e-12)

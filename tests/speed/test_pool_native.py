@@ -17,6 +17,8 @@ from torch import Tensor
 
 from spikeforge import layers, pool_native
 
+from .helpers import graph_names
+
 pytestmark = pytest.mark.skipif(
     pool_native.library_path() is None,
     reason=f"the native pooling library cannot be built: {pool_native.build_error()}",
@@ -38,17 +40,6 @@ def bits(t: Tensor) -> Tensor:
 def assert_bitwise(a: Tensor, b: Tensor) -> None:
     assert a.shape == b.shape and a.dtype == b.dtype
     assert torch.equal(bits(a), bits(b))
-
-
-def graph_nodes(y: Tensor) -> set[str]:
-    """Names of the autograd nodes that produced ``y``."""
-    names, todo = set(), [y.grad_fn]
-    while todo:
-        node = todo.pop()
-        if node is not None:
-            names.add(type(node).__name__)
-            todo.extend(nxt for nxt, _ in node.next_functions)
-    return names
 
 
 def make_input(kind: str, shape: tuple[int, ...], dtype: torch.dtype, seed: int) -> Tensor:
@@ -128,7 +119,7 @@ def test_layer_time_major_uses_kernel(static: bool) -> None:
     )
     assert_bitwise(y, y_ref)
     assert_bitwise(gx, gx_ref)
-    assert "MaxPool2dFunctionBackward" in graph_nodes(layers.MaxPool2d(2)(x.requires_grad_()))
+    assert "MaxPool2dFunctionBackward" in graph_names(layers.MaxPool2d(2)(x.requires_grad_()))
 
 
 def test_layer_non_contiguous_input() -> None:
@@ -152,7 +143,7 @@ def test_layer_non_contiguous_input() -> None:
 def test_layer_falls_back_to_torch(options: dict) -> None:
     x = torch.randn(2, 3, 2, 9, 9, dtype=torch.float64).requires_grad_()
     y = layers.MaxPool2d(**options)(x)
-    assert "MaxPool2DWithIndicesBackward0" in graph_nodes(y)
+    assert "MaxPool2DWithIndicesBackward0" in graph_names(y)
     y_ref = F.max_pool2d(x.detach().reshape(6, 2, 9, 9), **options)
     assert_bitwise(y.detach(), y_ref.reshape(2, 3, *y_ref.shape[1:]))
 
@@ -160,7 +151,7 @@ def test_layer_falls_back_to_torch(options: dict) -> None:
 def test_layer_falls_back_for_other_dtypes() -> None:
     x = torch.randn(2, 3, 2, 8, 8, dtype=torch.bfloat16).requires_grad_()
     y = layers.MaxPool2d(2)(x)
-    assert "MaxPool2DWithIndicesBackward0" in graph_nodes(y)
+    assert "MaxPool2DWithIndicesBackward0" in graph_names(y)
     y_ref = F.max_pool2d(x.detach().reshape(6, 2, 8, 8), 2).reshape(2, 3, 2, 4, 4)
     assert torch.equal(y.detach(), y_ref)
 
