@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist; give the path of a .pt file")
     try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
+        # A file pickled with another protocol (e.g. a plain ``pickle.dump``) makes torch warn
+        # before it fails or loads; the error below or the result says all, so the warning is
+        # silenced for this call only (the caller's filters are restored on exit).
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="Detected pickle protocol", category=UserWarning
+            )
+            data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception:  # any unpickling failure means a bad file
         kind = "empty" if p.stat().st_size == 0 else "corrupt or not a torch checkpoint file"
         raise CheckpointError(

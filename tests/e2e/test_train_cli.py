@@ -367,3 +367,68 @@ def test_resume_refuses_a_checkpoint_that_is_not_a_last_pt(
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1, err
     assert "not a resumable last.pt" in err and "optimizer" in err
+
+
+def _plain_pickle(path: Path) -> Path:
+    """A dict written by ``pickle.dump`` (protocol 4+, not torch's format): torch.load warns
+    about the protocol before it fails."""
+    import pickle
+
+    with open(path, "wb") as f:
+        pickle.dump({"model": [1.0, 2.0], "epoch": 3}, f, protocol=4)
+    return path
+
+
+def test_plain_pickle_checkpoint_is_one_line_without_torch_warning(tmp_path: Path) -> None:
+    """Through a real process with Python's default warning filters (which show UserWarning):
+    stderr is the error line alone, no 'UserWarning: Detected pickle protocol 4 ...'."""
+    path = _plain_pickle(tmp_path / "x.pt")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    env.pop("PYTHONWARNINGS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "spikeforge", "eval", str(path)],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"spikeforge eval: error: checkpoint {str(path)!r} is corrupt or not a torch "
+        "checkpoint file; use a best.pt or last.pt written by 'spikeforge train'"
+    ]
+    assert not (tmp_path / "eval").exists()
+
+
+def test_load_checkpoint_silences_only_the_pickle_protocol_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warnings
+
+    from spikeforge.errors import CheckpointError
+
+    path = _plain_pickle(tmp_path / "x.pt")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        with pytest.raises(CheckpointError, match="corrupt or not a torch checkpoint"):
+            load_checkpoint(path)
+        assert list(warnings.filters) == before  # the caller's filters are untouched
+    assert [str(w.message) for w in caught] == []
+    # the same file really makes torch warn (so the test above tests something)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(Exception):  # noqa: B017 - torch's own unpickling error
+            torch.load(path, map_location="cpu", weights_only=True)
+    assert any("Detected pickle protocol" in str(w.message) for w in caught)
+    # any other warning during torch.load still reaches the caller
+    real_load = torch.load
+
+    def load_with_other_warning(*args, **kwargs):
+        warnings.warn("some other torch warning", UserWarning, stacklevel=2)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", load_with_other_warning)
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, {"epoch": 1})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert load_checkpoint(good)["epoch"] == 1
+    assert [str(w.message) for w in caught] == ["some other torch warning"]
