@@ -8,6 +8,7 @@ import itertools
 from typing import Any
 
 from spikeforge.coding import Decoding, Encoding
+from spikeforge.commands._args import non_empty
 from spikeforge.commands.train import _int_list
 from spikeforge.config import TrainConfig, parse_enum
 from spikeforge.errors import ConfigError
@@ -53,9 +54,19 @@ def add_parser(subparsers: Any) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--out",
+        type=non_empty("--out", "the comparison's output folder"),
+        required=True,
+        help="output folder",
+    )
     p.add_argument("--dataset", default="digits", help="dataset name (see 'datasets list')")
-    p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    p.add_argument(
+        "--data-dir",
+        type=non_empty("--data-dir", "the folder holding the dataset files, or omit --data-dir"),
+        default=None,
+        help="folder holding the dataset files",
+    )
     p.add_argument(
         "--encodings",
         type=_enum_list(Encoding, "--encodings"),

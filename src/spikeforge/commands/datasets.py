@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from spikeforge.commands._args import non_empty
 from spikeforge.datasets import dataset_names
 from spikeforge.datasets.base import Found, data_path, dataset_info
 from spikeforge.datasets.locate import ENV_VAR, cache_root, dataset_cache_dir
@@ -41,7 +42,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("action", choices=("list", "info", "download", "verify"))
     p.add_argument("name", nargs="?", action=_NameAction, help="dataset name (not for list)")
-    p.add_argument("--data-dir", default=None, help="folder holding (or to receive) the files")
+    p.add_argument(
+        "--data-dir",
+        type=non_empty(
+            "--data-dir", "the folder holding (or to receive) the files, or omit --data-dir"
+        ),
+        default=None,
+        help="folder holding (or to receive) the files",
+    )
     p.add_argument("--no-progress", action="store_true", help="no download progress bar")
     p.set_defaults(run=run)
 

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from spikeforge.commands._args import non_empty
+
 __all__ = ["add_parser", "run"]
 
 
@@ -21,14 +23,23 @@ def add_parser(subparsers: Any) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="path of a .pt checkpoint")
+    p.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT",
+        type=non_empty("CHECKPOINT", "the path of a .pt checkpoint, e.g. RUN_DIR/best.pt"),
+        help="path of a .pt checkpoint",
+    )
     p.add_argument(
         "--out",
+        type=non_empty(
+            "--out", "an output folder, or omit --out for an 'eval' folder beside the checkpoint"
+        ),
         default=None,
         help="output folder (default: an 'eval' folder beside the checkpoint)",
     )
     p.add_argument(
         "--data-dir",
+        type=non_empty("--data-dir", "the folder holding the dataset files, or omit --data-dir"),
         default=None,
         help="folder holding the dataset files, if not where the run found them",
     )

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from spikeforge.checkpoint import output_folder
+from spikeforge.commands._args import non_empty
 from spikeforge.dynamics import stimulus
 from spikeforge.dynamics.analysis import (
     FICurve,
@@ -60,7 +61,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--offset", type=float, default=None, help="step: end time")
     p.add_argument("--noise-std", type=float, default=1.0, help="noisy: std per step")
     p.add_argument("--seed", type=int, default=0, help="noisy: random seed")
-    p.add_argument("--stimulus-file", type=Path, default=None, help="file: .npy or .csv samples")
+    p.add_argument(
+        "--stimulus-file",
+        type=non_empty("--stimulus-file", "a .npy or .csv file of samples", Path),
+        default=None,
+        help="file: .npy or .csv samples",
+    )
     p.add_argument("--duration", type=float, default=None,
                    help=f"simulated time (default per model: {_defaults('duration')})")
     p.add_argument("--dt", type=float, default=None,
@@ -76,7 +82,12 @@ def add_parser(subparsers: Any) -> None:
                    help="f-I curve over constant currents START..STOP (inclusive)")
     p.add_argument("--settle", type=float, default=None,
                    help="f-I curve: ignore spikes before this time (default: half the duration)")
-    p.add_argument("--out", type=Path, default=None, help="output folder")
+    p.add_argument(
+        "--out",
+        type=non_empty("--out", "an output folder, or omit --out to only print the results", Path),
+        default=None,
+        help="output folder",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.set_defaults(run=run)
 

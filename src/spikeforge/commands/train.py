@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from spikeforge.coding import Decoding, Encoding
+from spikeforge.commands._args import non_empty
 from spikeforge.config import TrainConfig, parse_surrogate
 from spikeforge.errors import ConfigError
 
@@ -61,7 +62,12 @@ def add_parser(subparsers: Any) -> None:
         default=_D.dataset,
         help="digits (embedded), mnist, fashion-mnist, ... (see 'spikeforge datasets list')",
     )
-    g.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    g.add_argument(
+        "--data-dir",
+        type=non_empty("--data-dir", "the folder holding the dataset files, or omit --data-dir"),
+        default=None,
+        help="folder holding the dataset files",
+    )
     g.add_argument(
         "--val-fraction",
         type=float,
@@ -147,10 +153,16 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--weight-decay", type=float, default=_D.weight_decay, help="Adam weight decay")
     g.add_argument("--seed", type=int, default=_D.seed, help="seed of every random choice")
     g = p.add_argument_group("run")
-    g.add_argument("--out", default=None, help="run folder; runs/<UTC timestamp> when omitted")
+    g.add_argument(
+        "--out",
+        type=non_empty("--out", "a run folder, or omit --out for runs/<UTC timestamp>"),
+        default=None,
+        help="run folder; runs/<UTC timestamp> when omitted",
+    )
     g.add_argument(
         "--resume",
         metavar="RUN_DIR",
+        type=non_empty("--resume", "the run folder to continue, e.g. runs/20261203-120000"),
         default=None,
         help="continue the interrupted run in RUN_DIR (its saved options are used)",
     )
