@@ -15,6 +15,7 @@ import torch
 
 from spikeforge.checkpoint import load_checkpoint, save_checkpoint
 from spikeforge.cli import main
+from spikeforge.config import TrainConfig
 
 from .conftest import TINY, read_json, run_cli
 
@@ -432,3 +433,78 @@ def test_load_checkpoint_silences_only_the_pickle_protocol_warning(
         warnings.simplefilter("always")
         assert load_checkpoint(good)["epoch"] == 1
     assert [str(w.message) for w in caught] == ["some other torch warning"]
+
+
+def _resume_refusal(options: list[str]) -> str:
+    it = "it" if len(options) == 1 else "them"
+    return (
+        "spikeforge train: error: --resume continues the run with its saved configuration, "
+        f"which {', '.join(options)} cannot change; drop {it} (only --no-progress goes with "
+        "--resume) or start a new run with --out"
+    )
+
+
+def test_resume_with_a_training_option_is_refused_and_leaves_the_run_alone(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The user trial: ``--resume RUN --epochs 20`` used to train on with the saved 3 epochs."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    code, out, err = run_cli(["train", "--resume", str(run), "--epochs", "20"], capsys)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [_resume_refusal(["--epochs"])]
+    after = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        # equal to the default: still given, still refused
+        (["--epochs", str(TrainConfig().epochs)], ["--epochs"]),
+        (["--seed", "0", "--no-progress"], ["--seed"]),
+        (["-T", "8", "--lr", "1e-3"], ["-T", "--lr"]),
+        (["--detach-reset"], ["--detach-reset"]),
+        (["--no-detach-reset", "--learn-beta"], ["--no-detach-reset", "--learn-beta"]),
+        (["--dataset", "digits", "--data-dir", "/tmp"], ["--dataset", "--data-dir"]),
+        (["--epo", "3", "--epochs", "4"], ["--epochs"]),  # abbreviation, named once
+    ],
+)
+def test_resume_names_every_option_it_would_ignore(
+    extra: list[str], named: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(["train", "--resume", str(tmp_path), *extra], capsys)
+    assert code == 2
+    assert err.splitlines() == [_resume_refusal(named)]
+
+
+def test_parser_records_exactly_the_options_given() -> None:
+    from spikeforge.cli import build_parser
+    from spikeforge.commands.train import GIVEN
+
+    parser = build_parser()
+    plain = parser.parse_args(["train"])
+    assert getattr(plain, GIVEN) == ()
+    d = TrainConfig()
+    assert (plain.epochs, plain.detach_reset, plain.learn_beta, plain.hidden) == (
+        d.epochs,
+        d.detach_reset,
+        False,
+        d.hidden,
+    )
+    args = parser.parse_args(
+        ["train", "--epochs", str(d.epochs), "-T", "3", "--no-detach-reset", "--learn-beta",
+         "--hidden", "8,4", "--no-progress"]
+    )  # fmt: skip
+    assert getattr(args, GIVEN) == (
+        "--epochs", "-T", "--no-detach-reset", "--learn-beta", "--hidden", "--no-progress"
+    )  # fmt: skip
+    assert (args.epochs, args.num_steps, args.detach_reset, args.learn_beta) == (
+        d.epochs,
+        3,
+        False,
+        True,
+    )
+    assert (args.hidden, args.no_progress) == ((8, 4), True)
+    assert getattr(parser.parse_args(["train"]), GIVEN) == ()  # the default is not shared

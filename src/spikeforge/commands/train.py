@@ -34,6 +34,76 @@ def _int_list(option: str):
     return parse
 
 
+#: Attribute of the parsed namespace: the options given on the command line, as typed (full
+#: names, abbreviations expanded), in order. Defaults never appear, even when a given value
+#: equals the default, so ``--resume`` can refuse exactly what it would otherwise ignore.
+GIVEN = "given_options"
+
+#: What may accompany ``--resume`` (it affects only the output, not the training).
+_RESUME_COMPATIBLE = frozenset({"--resume", "--no-progress"})
+
+
+def _note_given(namespace: argparse.Namespace, option_string: str | None) -> None:
+    given = getattr(namespace, GIVEN, ())
+    if option_string is not None and option_string not in given:
+        setattr(namespace, GIVEN, (*given, option_string))  # a new tuple: defaults stay ()
+
+
+class _Store(argparse.Action):
+    """argparse's plain ``store`` that also notes the option as given."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        _note_given(namespace, option_string)
+
+
+class _StoreTrue(argparse.Action):
+    """argparse's ``store_true`` that also notes the option as given."""
+
+    def __init__(
+        self,
+        option_strings: list[str],
+        dest: str,
+        default: bool = False,
+        required: bool = False,
+        help: str | None = None,
+    ) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, const=True, default=default, required=required,
+            help=help,
+        )  # fmt: skip
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, True)
+        _note_given(namespace, option_string)
+
+
+class _BooleanOptional(argparse.BooleanOptionalAction):
+    """``--flag / --no-flag`` that also notes the option as given."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        super().__call__(parser, namespace, values, option_string)
+        _note_given(namespace, option_string)
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows defaults, except ``None`` (the help text says what happens then)."""
 
@@ -56,6 +126,10 @@ def add_parser(subparsers: Any) -> None:
         ),
         formatter_class=_HelpFormatter,
     )
+    # Every option below notes that it was given (for --resume); set before they are added.
+    p.register("action", None, _Store)
+    p.register("action", "store", _Store)
+    p.register("action", "store_true", _StoreTrue)
     g = p.add_argument_group("data")
     g.add_argument(
         "--dataset",
@@ -132,7 +206,7 @@ def add_parser(subparsers: Any) -> None:
     )
     g.add_argument(
         "--detach-reset",
-        action=argparse.BooleanOptionalAction,
+        action=_BooleanOptional,
         default=_D.detach_reset,
         help="cut the gradient through the reset",
     )
@@ -164,10 +238,13 @@ def add_parser(subparsers: Any) -> None:
         metavar="RUN_DIR",
         type=non_empty("--resume", "the run folder to continue, e.g. runs/20261203-120000"),
         default=None,
-        help="continue the interrupted run in RUN_DIR (its saved options are used)",
+        help=(
+            "continue the interrupted run in RUN_DIR with its saved options (no other option "
+            "but --no-progress may be given)"
+        ),
     )
     g.add_argument("--no-progress", action="store_true", help="no live progress bar")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, **{GIVEN: ()})
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -229,6 +306,13 @@ def run(args: argparse.Namespace) -> int:
         if args.out is not None:
             raise ConfigError(
                 "--resume RUN_DIR and --out are exclusive: the run continues in RUN_DIR"
+            )
+        changed = [o for o in getattr(args, GIVEN, ()) if o not in _RESUME_COMPATIBLE]
+        if changed:
+            raise ConfigError(
+                f"--resume continues the run with its saved configuration, which "
+                f"{', '.join(changed)} cannot change; drop {'it' if len(changed) == 1 else 'them'} "
+                "(only --no-progress goes with --resume) or start a new run with --out"
             )
         run_training(TrainConfig(), args.resume, resume=True, progress=not args.no_progress)
         return 0
