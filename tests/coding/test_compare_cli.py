@@ -71,3 +71,39 @@ def test_other_options_on_same_folder_and_bad_names_fail(
     assert "holds a run with other options" in capsys.readouterr().err
     assert main(["compare", "--out", str(compare_dir), "--decodings", "ttfs,spiky"]) == 2
     assert "spiky" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--encodings", "--decodings"])
+@pytest.mark.parametrize("empty_at", ["middle", "end", "start"])
+def test_empty_entry_in_a_list_is_one_line_naming_the_option(
+    option: str,
+    empty_at: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--decodings rate,,ttfs`` used to be read as ``rate,ttfs``."""
+    from spikeforge.coding import Decoding, Encoding
+
+    kind = Encoding if option == "--encodings" else Decoding
+    first, second = (m.value for m in list(kind)[:2])
+    text = {"middle": f"{first},,{second}", "end": f"{first},", "start": f",{second}"}[empty_at]
+    out = tmp_path / "cmp"
+    assert main(["compare", "--out", str(out), option, text]) == 2
+    captured = capsys.readouterr()
+    accepted = ", ".join(m.value for m in kind)
+    assert captured.err.splitlines() == [
+        f"spikeforge compare: error: argument {option}: {option} must be names separated by "
+        f"commas (no empty entries), got {text!r}; accepted: {accepted}"
+    ]
+    assert captured.out == "" and not out.exists()
+
+
+def test_lists_without_empty_entries_still_parse() -> None:
+    from spikeforge.cli import build_parser
+    from spikeforge.coding import Decoding, Encoding
+
+    args = build_parser().parse_args(
+        ["compare", "--out", "o", "--encodings", " rate , latency", "--decodings", "ttfs"]
+    )
+    assert args.encodings == (Encoding.RATE, Encoding.LATENCY)
+    assert args.decodings == (Decoding.TTFS,)

@@ -28,10 +28,19 @@ DEFAULTS = TrainConfig(
 
 
 def _enum_list(kind: type[enum.Enum], option: str):
+    accepted = ", ".join(str(m.value) for m in kind)
+
     def parse(text: str) -> tuple[Any, ...]:
-        names = [v.strip() for v in text.split(",") if v.strip()]
-        if not names:
-            raise argparse.ArgumentTypeError(f"{option} needs at least one value")
+        names = [v.strip() for v in text.split(",")]
+        if not any(names):
+            raise argparse.ArgumentTypeError(
+                f"{option} needs at least one value; accepted: {accepted}"
+            )
+        if not all(names):
+            raise argparse.ArgumentTypeError(
+                f"{option} must be names separated by commas (no empty entries), got {text!r}; "
+                f"accepted: {accepted}"
+            )
         try:
             return tuple(parse_enum(kind, option, v) for v in names)
         except ConfigError as exc:
