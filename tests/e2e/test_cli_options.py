@@ -68,3 +68,91 @@ def test_non_empty_path_options_keep_their_types() -> None:
     assert sim.out == Path("o") and sim.stimulus_file == Path("s.npy")
     train = parser.parse_args(["train", "--out", "o", "--data-dir", "d"])
     assert (train.out, train.data_dir, train.resume) == ("o", "d", None)
+
+
+def _help(command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """``spikeforge COMMAND --help`` with every option's help on one line."""
+    from spikeforge.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    assert main([command, "--help"]) == 0
+    return capsys.readouterr().out
+
+
+def _entries(text: str) -> list[str]:
+    """Each option's help as one line (argparse puts the help of a long option on the next
+    line): ``"--encodings ENCODINGS  comma-separated: ... (default: ...)"``."""
+    entries: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("  -"):
+            entries.append(line.strip())
+        elif entries and line.startswith("   ") and line.strip():
+            entries[-1] += "  " + line.strip()
+    return entries
+
+
+def _option_line(text: str, option: str) -> str:
+    (line,) = [e for e in _entries(text) if e.startswith(f"{option} ")]
+    return line
+
+
+def test_compare_help_shows_defaults_as_typed_and_no_default_for_required_out(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spikeforge.coding import Decoding, Encoding
+    from spikeforge.commands.compare import DEFAULTS
+
+    text = _help("compare", capsys, monkeypatch)
+    assert "<Encoding." not in text and "<Decoding." not in text and "None" not in text
+    encodings = ",".join(e.value for e in Encoding)
+    decodings = ",".join(d.value for d in Decoding)
+    assert _option_line(text, "--encodings").endswith(f"(default: {encodings})")
+    assert _option_line(text, "--decodings").endswith(f"(default: {decodings})")
+    assert _option_line(text, "--hidden").endswith(
+        f"(default: {','.join(str(h) for h in DEFAULTS.hidden)})"
+    )
+    assert _option_line(text, "--channels").endswith(
+        f"(default: {','.join(str(c) for c in DEFAULTS.channels)})"
+    )
+    out_line = _option_line(text, "--out")
+    assert out_line.endswith("output folder (required)") and "default" not in out_line
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "eval"])
+def test_every_default_shown_in_help_parses_back_to_the_default(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copying a shown default onto the command line gives the value used when it is omitted."""
+    import re
+
+    from spikeforge.cli import build_parser
+
+    text = _help(command, capsys, monkeypatch)
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "(default: <" not in text and "(default: (" not in text  # no repr of enum/tuple
+    required = {"compare": ["--out", "o"], "eval": ["x.pt"], "train": []}[command]
+    # a value as typed has no spaces ("an 'eval' folder beside ..." is the help's own words)
+    pattern = re.compile(r"^(--[a-z-]+) [A-Z_]+(?:, -\w [A-Z_]+)?\s{2,}.*\(default: (\S+)\)$")
+    shown = [m.groups() for e in _entries(text) if (m := pattern.match(e))]
+    assert len(shown) >= {"train": 20, "compare": 10, "eval": 0}[command]
+    parser = build_parser()
+    omitted = vars(parser.parse_args([command, *required]))
+    for option, value in shown:
+        given = vars(parser.parse_args([command, *required, option, value]))
+        dest = option.lstrip("-").replace("-", "_")
+        assert given[dest] == omitted[dest], (option, value)
+
+
+def test_as_typed() -> None:
+    import enum
+
+    from spikeforge.commands._args import as_typed
+
+    class Colour(enum.Enum):
+        DARK_RED = "dark-red"
+        BLUE = "blue"
+
+    assert as_typed((Colour.DARK_RED, Colour.BLUE)) == "dark-red,blue"
+    assert as_typed(Colour.BLUE) == "blue"
+    assert as_typed((128, 64)) == "128,64" and as_typed([3]) == "3"
+    assert as_typed(0.005) == "0.005" and as_typed("digits") == "digits"

@@ -8,7 +8,7 @@ import itertools
 from typing import Any
 
 from spikeforge.coding import Decoding, Encoding
-from spikeforge.commands._args import non_empty
+from spikeforge.commands._args import HelpFormatter, non_empty
 from spikeforge.commands.train import _int_list
 from spikeforge.config import TrainConfig, parse_enum
 from spikeforge.errors import ConfigError
@@ -61,7 +61,7 @@ def add_parser(subparsers: Any) -> None:
             "comparison.md, accuracy_vs_steps.png and one run folder per pair (runs/) to "
             "--out; rerunning with the same --out continues an interrupted comparison."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "--out",

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from spikeforge.commands._args import non_empty
+from spikeforge.commands._args import HelpFormatter, non_empty
 
 __all__ = ["add_parser", "run"]
 
@@ -21,7 +21,7 @@ def add_parser(subparsers: Any) -> None:
             "on the same test split as the run, print the metrics table and write "
             "metrics.json and figures to --out."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "checkpoint",

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from spikeforge.coding import Decoding, Encoding
-from spikeforge.commands._args import non_empty
+from spikeforge.commands._args import HelpFormatter, non_empty
 from spikeforge.config import TrainConfig, parse_surrogate
 from spikeforge.errors import ConfigError
 
@@ -104,15 +104,6 @@ class _BooleanOptional(argparse.BooleanOptionalAction):
         _note_given(namespace, option_string)
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except ``None`` (the help text says what happens then)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def add_parser(subparsers: Any) -> None:
     """Register ``train``."""
     p = subparsers.add_parser(
@@ -124,7 +115,7 @@ def add_parser(subparsers: Any) -> None:
             "split, and write config.json, best.pt, last.pt, history.json, metrics.json and "
             "PNG figures to the run folder."
         ),
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     # Every option below notes that it was given (for --resume); set before they are added.
     p.register("action", None, _Store)
