@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from spikeforge import conv_pool_native, pool_native
+from spikeforge import binary_linear_native, conv_pool_native, pool_native
 from spikeforge.conv import ConvSpec, conv2d_chunked
 from spikeforge.errors import ConfigError, StateError
 
@@ -71,7 +71,21 @@ class _FoldTime:
 
 
 class Linear(nn.Linear):
-    """``nn.Linear`` on ``[T, B, in_features] -> [T, B, out_features]`` (one GEMM over T*B)."""
+    """``nn.Linear`` on ``[T, B, in_features] -> [T, B, out_features]``, one product over
+    all ``T*B`` rows.
+
+    When the input is binary (spikes: rate-coded data, or the spikes of a layer) and the
+    layer has at least :data:`spikeforge.binary_linear_native.MIN_OUT_FEATURES` outputs
+    (float32 on the CPU), :mod:`spikeforge.binary_linear_native` runs it: the product only
+    adds weight columns, tabulated eight inputs at a time, and the backward keeps two bits
+    per input value instead of the float input. Every other input runs ``F.linear``; both give
+    the same values and gradients to float32 rounding.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if binary_linear_native.usable(x, self.weight):
+            return binary_linear_native.linear(x, self.weight, self.bias)
+        return super().forward(x)
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:

@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ["NativeLibrary", "cache_dir", "compiler"]
 
@@ -64,10 +65,12 @@ class NativeLibrary:
     Args:
         source: the ``.cpp`` file.
         flags: extra compiler flags, after :data:`BASE_FLAGS`.
+        signatures: ``{function: (argtypes, restype)}`` set on the loaded library.
     """
 
     source: Path
     flags: tuple[str, ...] = ()
+    signatures: dict[str, tuple[list[Any], Any]] = field(default_factory=dict)
     _lib: ctypes.CDLL | None = field(default=None, init=False, repr=False)
     _tried: bool = field(default=False, init=False, repr=False)
     error: str | None = field(default=None, init=False)
@@ -84,8 +87,13 @@ class NativeLibrary:
         headers = [h.read_bytes() for h in sorted(self.source.parent.glob("*.h"))]
         key = hashlib.sha256(
             b"\0".join(
-                [self.source.read_bytes(), *headers, " ".join(flags).encode(), cxx.encode(),
-                 _cpu_signature().encode()]
+                [
+                    self.source.read_bytes(),
+                    *headers,
+                    " ".join(flags).encode(),
+                    cxx.encode(),
+                    _cpu_signature().encode(),
+                ]
             )
         ).hexdigest()[:20]
         target = cache_dir() / f"{self.source.stem}-{key}.so"
@@ -120,7 +128,11 @@ class NativeLibrary:
             path = self.path()
             if path is not None:
                 try:
-                    self._lib = ctypes.CDLL(str(path))
-                except OSError as exc:
+                    lib = ctypes.CDLL(str(path))
+                    for name, (argtypes, restype) in self.signatures.items():
+                        fn = getattr(lib, name)
+                        fn.argtypes, fn.restype = argtypes, restype
+                    self._lib = lib
+                except (OSError, AttributeError) as exc:
                     self.error = f"cannot load {path}: {exc}"
         return self._lib

@@ -1,0 +1,220 @@
+// A linear layer whose input is binary (every value 0 or 1: spikes), for the CPU (see
+// spikeforge/binary_linear_native.py).
+//
+// Layout: x [N, K] float32, w [O, K] (nn.Linear), b [O] (or null), y [N, O], gw [O, K].
+//
+// The method of the four Russians: a product of a 0/1 matrix with a real one only adds
+// rows. Eight inputs k = 8g..8g+7 take one of 256 patterns, so the 256 sums of their weight
+// columns are tabulated once ("subset sums", one addition each) and each sample adds one
+// table entry per group instead of eight weighted columns; the result is a sum of the same
+// terms as torch's, added in another order.
+//   forward      y[n, o]  = b[o] + sum_g T_g[pattern of x[n, 8g..8g+7]][o]
+//   weight grad  gw[o, k] = sum_h S_h[pattern of x[4h..4h+3, k]][o], S_h the 16 subset sums
+//                           of the rows gy[4h..4h+3, :] (four samples: each table serves only
+//                           K lookups, so smaller tables pay)
+// Both work on tiles of 16 output columns (one vector, eight samples or inputs at a time);
+// the tables of a block of inputs (max_groups) or samples (max_quads) stay in the core's
+// L2 cache, and the sums of a tile are kept in a contiguous buffer and written out once
+// (the rows of y and gw lie a page apart).
+//
+// sfb_pack checks that x is binary and packs the patterns: rows [N, G] (G = ceil(K / 8),
+// rows[n, g] = sum_j x[n, 8g+j] << j) and, if cols is not null, cols [K, H] (H = ceil(N / 4),
+// cols[k, h] = sum_j x[4h+j, k] << j); values past the end count as 0.
+// Work is split by output tiles (each tile's sums run in one thread, in a fixed order), so
+// results do not depend on the number of threads.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+#include <omp.h>
+
+namespace {
+
+typedef float v16 __attribute__((vector_size(64)));
+
+constexpr int64_t OT = 16;       // output columns per tile: one vector
+constexpr int64_t LANES = 8;     // samples (forward) or inputs (weight grad) per pass
+constexpr int64_t RB = 8;        // inputs per row pattern (forward: 256-entry tables)
+constexpr int64_t CB = 4;        // samples per column pattern (weight grad: 16 entries)
+
+inline v16 load16(const float* p) {
+  v16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store16(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
+
+// The 2**bits subset sums of vectors r[0..bits-1]: t[m] = sum of r[j] over the bits j of m.
+inline void subset_sums(const v16* r, int bits, v16* t) {
+  t[0] = v16{};
+  for (int m = 1; m < (1 << bits); ++m) t[m] = t[m & (m - 1)] + r[__builtin_ctz(m)];
+}
+
+// A vector of the first `count` (<= 16) floats at p, zeros after them.
+inline v16 load_part(const float* p, int64_t count) {
+  if (count >= 16) return load16(p);
+  float tmp[16] = {};
+  std::memcpy(tmp, p, std::max<int64_t>(count, 0) * sizeof(float));
+  return load16(tmp);
+}
+inline void store_part(float* p, v16 v, int64_t count) {
+  if (count >= 16) {
+    store16(p, v);
+    return;
+  }
+  float tmp[16];
+  store16(tmp, v);
+  std::memcpy(p, tmp, count * sizeof(float));
+}
+
+// Blocks of at most `limit` items, as even as possible: the block size.
+inline int64_t even_block(int64_t count, int64_t limit) {
+  limit = std::max<int64_t>(1, limit);
+  const int64_t blocks = (count + limit - 1) / limit;
+  return (count + blocks - 1) / blocks;
+}
+
+}  // namespace
+
+extern "C" {
+
+// Returns 1 if every x is 0 or 1 (the patterns are then written), else 0.
+int64_t sfb_pack(int64_t N, int64_t K, const float* x, uint8_t* rows, uint8_t* cols,
+                 int64_t threads) {
+  const int64_t G = (K + RB - 1) / RB, H = (N + CB - 1) / CB, octets = (N + 7) / 8;
+  std::atomic<int> bad{0};
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t h8 = 0; h8 < octets; ++h8) {
+    if (bad.load(std::memory_order_relaxed)) continue;
+    const int64_t n0 = 8 * h8, nn = std::min<int64_t>(8, N - n0);
+    int flaw = 0;
+    for (int64_t k0 = 0; k0 < K; k0 += 32) {
+      const int64_t kn = std::min<int64_t>(32, K - k0);
+      uint32_t mask[8] = {};
+      for (int64_t j = 0; j < nn; ++j) {
+        const float* xr = x + (n0 + j) * K + k0;
+        uint32_t m = 0;
+        for (int64_t t = 0; t < kn; ++t) {
+          const float v = xr[t];
+          m |= static_cast<uint32_t>(v == 1.0f) << t;
+          flaw |= !(v == 1.0f || v == 0.0f);
+        }
+        mask[j] = m;
+        uint8_t* rr = rows + (n0 + j) * G + k0 / RB;
+        for (int64_t q = 0; q < (kn + RB - 1) / RB; ++q)
+          rr[q] = static_cast<uint8_t>(m >> (RB * q));
+      }
+      if (cols != nullptr) {
+        for (int64_t half = 0; half < 2 && 2 * h8 + half < H; ++half) {
+          const uint32_t* mq = mask + CB * half;
+          for (int64_t t = 0; t < kn; ++t) {
+            cols[(k0 + t) * H + 2 * h8 + half] = static_cast<uint8_t>(
+                ((mq[0] >> t) & 1u) | (((mq[1] >> t) & 1u) << 1) | (((mq[2] >> t) & 1u) << 2) |
+                (((mq[3] >> t) & 1u) << 3));
+          }
+        }
+      }
+    }
+    if (flaw) bad.store(1, std::memory_order_relaxed);
+  }
+  return bad.load() ? 0 : 1;
+}
+
+// y = x @ w.T + b from the row patterns. Per tile of 16 outputs and block of at most
+// max_groups groups of four inputs, the block's tables (16 vectors a group) stay in L1 and
+// every sample adds its block sum to its strip of y, which stays in L2 for the tile.
+void sfb_forward(int64_t N, int64_t K, int64_t O, const uint8_t* rows, const float* w,
+                 const float* b, float* y, int64_t max_groups, int64_t threads) {
+  const int64_t G = (K + RB - 1) / RB, tiles = (O + OT - 1) / OT;
+  const int64_t GB = even_block(G, max_groups);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<v16> table(GB << RB), ys(N);
+    std::vector<float> wt(RB * GB * OT);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t tile = 0; tile < tiles; ++tile) {
+      const int64_t o0 = tile * OT, on = std::min(OT, O - o0);
+      for (int64_t g0 = 0; g0 < G; g0 += GB) {
+        const int64_t gn = std::min(GB, G - g0), k0 = RB * g0;
+        const int64_t kn = std::min(RB * gn, K - k0);
+        // the tile's weights, transposed: wt[k * OT + i] = w[o0 + i, k0 + k] (0 outside)
+        std::fill(wt.begin(), wt.end(), 0.0f);
+        for (int64_t i = 0; i < on; ++i) {
+          const float* wr = w + (o0 + i) * K + k0;
+          for (int64_t k = 0; k < kn; ++k) wt[k * OT + i] = wr[k];
+        }
+        for (int64_t g = 0; g < gn; ++g) {
+          v16 r[RB];
+          for (int64_t j = 0; j < RB; ++j) r[j] = load16(&wt[(RB * g + j) * OT]);
+          subset_sums(r, RB, &table[g << RB]);
+        }
+        const v16 start = (b != nullptr) ? load_part(b + o0, on) : v16{};
+        for (int64_t n0 = 0; n0 < N; n0 += LANES) {
+          const int64_t nn = std::min(LANES, N - n0);
+          v16 acc[LANES];
+          const uint8_t* pat[LANES];
+          for (int64_t j = 0; j < LANES; ++j) {
+            const int64_t n = n0 + std::min(j, nn - 1);
+            pat[j] = rows + n * G + g0;
+            acc[j] = (g0 == 0) ? start : ys[n];
+          }
+          for (int64_t g = 0; g < gn; ++g) {
+            const v16* tg = &table[g << RB];
+            for (int64_t j = 0; j < LANES; ++j) acc[j] += tg[pat[j][g]];
+          }
+          for (int64_t j = 0; j < nn; ++j) ys[n0 + j] = acc[j];
+        }
+      }
+      // the strip is written once (rows of y lie O floats apart: one page each)
+      for (int64_t n = 0; n < N; ++n) store_part(y + n * O + o0, ys[n], on);
+    }
+  }
+}
+
+// gw = gy.T @ x from the column patterns. Per tile of 16 outputs and block of at most
+// max_quads groups of four samples, the block's tables stay in L1 and every input adds its
+// block sum to the tile's gradient sums gwt (K vectors, in L2).
+void sfb_backward_weight(int64_t N, int64_t K, int64_t O, const uint8_t* cols,
+                         const float* gy, float* gw, int64_t max_quads, int64_t threads) {
+  const int64_t H = (N + CB - 1) / CB, tiles = (O + OT - 1) / OT;
+  const int64_t HB = even_block(H, max_quads);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<v16> table(HB << CB), gwt(K);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t tile = 0; tile < tiles; ++tile) {
+      const int64_t o0 = tile * OT, on = std::min(OT, O - o0);
+      std::fill(gwt.begin(), gwt.end(), v16{});
+      for (int64_t h0 = 0; h0 < H; h0 += HB) {
+        const int64_t hn = std::min(HB, H - h0);
+        for (int64_t h = 0; h < hn; ++h) {
+          v16 r[CB];
+          for (int64_t j = 0; j < CB; ++j) {
+            const int64_t n = CB * (h0 + h) + j;
+            r[j] = (n < N) ? load_part(gy + n * O + o0, on) : v16{};
+          }
+          subset_sums(r, CB, &table[h << CB]);
+        }
+        for (int64_t k0 = 0; k0 < K; k0 += LANES) {
+          const int64_t kn = std::min(LANES, K - k0);
+          v16 acc[LANES] = {};
+          const uint8_t* pat[LANES];
+          for (int64_t j = 0; j < LANES; ++j) pat[j] = cols + (k0 + std::min(j, kn - 1)) * H + h0;
+          for (int64_t h = 0; h < hn; ++h) {
+            const v16* th = &table[h << CB];
+            for (int64_t j = 0; j < LANES; ++j) acc[j] += th[pat[j][h]];
+          }
+          for (int64_t j = 0; j < kn; ++j) gwt[k0 + j] += acc[j];
+        }
+      }
+      float tmp[16];
+      for (int64_t k = 0; k < K; ++k) {
+        store16(tmp, gwt[k]);
+        for (int64_t i = 0; i < on; ++i) gw[(o0 + i) * K + k] = tmp[i];
+      }
+    }
+  }
+}
+
+}  // extern "C"
