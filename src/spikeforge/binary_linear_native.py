@@ -32,13 +32,14 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 from spikeforge.native import NativeLibrary
 
-__all__ = ["MIN_OUT_FEATURES", "build_error", "linear", "pack", "usable"]
+__all__ = ["MIN_OUT_FEATURES", "build_error", "linear", "pack", "runs_on", "usable"]
 
 _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 _NATIVE = NativeLibrary(
     Path(__file__).with_name("csrc") / "binary_linear_cpu.cpp",
     signatures={
         "sfb_pack": ([_I64, _I64, _PTR, _PTR, _PTR, _I64], _I64),
+        "sfb_pack_im2col": ([_I64] * 12 + [_PTR, _PTR, _PTR, _I64], _I64),
         "sfb_forward": ([_I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _I64, _I64], None),
         "sfb_backward_weight": ([_I64, _I64, _I64, _PTR, _PTR, _PTR, _I64, _I64], None),
     },
@@ -53,10 +54,11 @@ COL_BITS = 4
 #: 10 outputs (1.9x at 64, 2x at 128; one thread).
 MIN_OUT_FEATURES = 8
 #: Groups of eight inputs whose tables the forward keeps at a time, per tile of 16 outputs
-#: (256 sums x 64 bytes = 16 KiB a group): 24 groups, 384 KiB, stay in the 1 MiB L2 cache
-#: of our machines' cores beside the tile's outputs; more inputs are cut into even blocks.
-#: On 3,200 x 784 inputs, 1,000 outputs, 16 to 49 groups were within 2 % of each other.
-MAX_GROUPS = 24
+#: (256 sums x 64 bytes = 16 KiB a group): 40 groups, 640 KiB, stay in the 1 MiB L2 cache
+#: of our machines' cores; more inputs are cut into even blocks. On 3,200 x 784 inputs,
+#: 1,000 outputs, 16 to 49 groups were within 2 % of each other; 40 takes a 5x5 convolution
+#: on 12 channels (K = 300, 38 groups) in one block.
+MAX_GROUPS = 40
 #: Groups of four samples whose tables (16 sums x 64 bytes) the weight gradient keeps at a
 #: time: 64 (64 KiB) was the fastest of 32 to 256 on the same sizes.
 MAX_QUADS = 64
@@ -71,21 +73,29 @@ def _library() -> ctypes.CDLL | None:
     return _NATIVE.load()
 
 
-def usable(x: Tensor, weight: Tensor) -> bool:
-    """True when the kernel can run ``F.linear(x, weight, ...)`` if ``x`` turns out binary:
-    float32 CPU tensors, at least :data:`MIN_OUT_FEATURES` outputs, a non-empty input (builds
-    the library on first call)."""
+def runs_on(x: Tensor, weight: Tensor) -> bool:
+    """Whether the library takes these tensors: float32 on the CPU, a non-empty input, at
+    least :data:`MIN_OUT_FEATURES` outputs (``weight.shape[0]``); builds it on first call."""
     return (
         x.device.type == "cpu"
         and weight.device.type == "cpu"
         and x.dtype == torch.float32
         and weight.dtype == torch.float32
-        and weight.dim() == 2
+        and x.numel() > 0
+        and weight.dim() >= 2
+        and weight.shape[0] >= MIN_OUT_FEATURES
+        and _library() is not None
+    )
+
+
+def usable(x: Tensor, weight: Tensor) -> bool:
+    """True when the kernel can run ``F.linear(x, weight, ...)`` if ``x`` turns out binary
+    (see :func:`runs_on`)."""
+    return (
+        weight.dim() == 2
         and x.dim() >= 1
         and x.shape[-1] == weight.shape[1]
-        and weight.shape[0] >= MIN_OUT_FEATURES
-        and x.numel() > 0
-        and _library() is not None
+        and runs_on(x, weight)
     )
 
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from spikeforge import pool_native
+from spikeforge import binary_conv_native, pool_native
 
 __all__ = ["ConvSpec", "conv2d_chunked"]
 
@@ -49,6 +49,9 @@ class ConvSpec:
         swapped: compute the weight gradient with the swapped-role forward convolution.
         pool: kernel of a non-overlapping max pool (stride = kernel, no padding) applied
             right after the convolution, or ``None``.
+        binary: run a chunk whose input is all 0/1 (spikes) with the binary kernels of
+            :mod:`spikeforge.binary_conv_native` (forward and weight gradient) where they
+            apply; other chunks run torch's convolution.
     """
 
     stride: Pair = (1, 1)
@@ -57,6 +60,7 @@ class ConvSpec:
     chunk: int = 640
     swapped: bool = False
     pool: Pair | None = None
+    binary: bool = True
 
 
 def _pool_forward(y: Tensor, k: Pair) -> tuple[Tensor, Tensor]:
@@ -82,6 +86,8 @@ def _conv_backward(
     x: Tensor, g: Tensor, weight: Tensor, spec: ConvSpec, need_x: bool, need_w: bool
 ) -> tuple[Tensor | None, Tensor | None]:
     """``(dL/dx, dL/dW)`` of one chunk; ``x`` ``[n, C, H, W]``, ``g`` ``[n, O, Ho, Wo]``."""
+    if not (need_x or need_w):
+        return None, None
     args = (spec.stride, spec.padding, spec.dilation, False, [0, 0], 1)
     if not spec.swapped:
         gx, gw, _ = torch.ops.aten.convolution_backward(
@@ -104,6 +110,9 @@ def _conv_backward(
     return gx, gw
 
 
+_NO_COLS = torch.empty(0, dtype=torch.uint8)
+
+
 def _cat(parts: list[Tensor]) -> Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
@@ -111,22 +120,40 @@ def _cat(parts: list[Tensor]) -> Tensor:
 class _ChunkedConv2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec):  # type: ignore[override]
-        outs, idxs, shapes = [], [], []
+        outs, idxs, shapes, cols = [], [], [], []
+        binary = spec.binary and binary_conv_native.usable(x, weight)
+        need_cols = ctx.needs_input_grad[1]  # grad mode is off inside forward
         for part in x.split(spec.chunk):
-            y = F.conv2d(part, weight, bias, spec.stride, spec.padding, spec.dilation)
+            packed = None
+            if binary:
+                packed = binary_conv_native.pack(
+                    part, weight, spec.stride, spec.padding, spec.dilation, need_cols
+                )
+            if packed is not None:
+                out_size = binary_conv_native.output_size(
+                    part, weight, spec.stride, spec.padding, spec.dilation
+                )
+                y = binary_conv_native.conv_forward(packed[0], weight, bias, len(part), out_size)
+            else:
+                y = F.conv2d(part, weight, bias, spec.stride, spec.padding, spec.dilation)
+            # the chunk's column patterns for a binary weight gradient, else an empty marker
+            cols.append(packed[1] if packed is not None and packed[1] is not None else _NO_COLS)
             if spec.pool is not None:
                 shapes.append(y.shape)
                 y, idx = _pool_forward(y, spec.pool)
                 idxs.append(idx)
             outs.append(y)
         ctx.spec, ctx.has_bias, ctx.shapes = spec, bias is not None, shapes
-        ctx.save_for_backward(x, weight, *idxs)
+        ctx.chunks = len(outs)
+        ctx.save_for_backward(x, weight, *idxs, *cols)
         return _cat(outs)
 
     @staticmethod
     def backward(ctx, g: Tensor):  # type: ignore[override]
-        x, weight, *idxs = ctx.saved_tensors
+        x, weight, *rest = ctx.saved_tensors
         spec: ConvSpec = ctx.spec
+        idxs = rest[: len(rest) - ctx.chunks]
+        cols = rest[len(rest) - ctx.chunks :]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gxs, gw, gb = [], None, None
         for i, (xp, gp) in enumerate(zip(x.split(spec.chunk), g.split(spec.chunk), strict=True)):
@@ -139,7 +166,10 @@ class _ChunkedConv2d(torch.autograd.Function):
                 gb = gbp if gb is None else gb + gbp
             if spec.pool is not None:
                 gp = _pool_backward(gp, ctx.shapes[i], idxs[i], spec.pool)
-            gxp, gwp = _conv_backward(xp, gp, weight, spec, need_x, need_w)
+            binary_w = need_w and cols[i].numel() > 0
+            gxp, gwp = _conv_backward(xp, gp, weight, spec, need_x, need_w and not binary_w)
+            if binary_w:
+                gwp = binary_conv_native.weight_grad(cols[i], gp, weight.shape)
             if gxp is not None:
                 gxs.append(gxp)
             if gwp is not None:

@@ -75,6 +75,41 @@ inline int64_t even_block(int64_t count, int64_t limit) {
   return (count + blocks - 1) / blocks;
 }
 
+// The 8x8 bit matrix in a word (byte r = row r, bit j of it = column j), transposed: byte j
+// of the result holds bit j of every input byte (bit r from byte r).
+inline uint64_t transpose8(uint64_t x) {
+  uint64_t t = (x ^ (x >> 7)) & 0x00AA00AA00AA00AAull;
+  x ^= t ^ (t << 7);
+  t = (x ^ (x >> 14)) & 0x0000CCCC0000CCCCull;
+  x ^= t ^ (t << 14);
+  t = (x ^ (x >> 28)) & 0x00000000F0F0F0F0ull;
+  x ^= t ^ (t << 28);
+  return x;
+}
+
+// The column patterns cols [K, ceil(N / 4)] from the row patterns rows [N, ceil(K / 8)]:
+// per 8 samples and group, one 8x8 bit transposition.
+void columns_from_rows(int64_t N, int64_t K, const uint8_t* rows, uint8_t* cols,
+                       int64_t threads) {
+  const int64_t G = (K + RB - 1) / RB, H = (N + CB - 1) / CB, octets = (N + 7) / 8;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t b = 0; b < octets; ++b) {
+    const int64_t nn = std::min<int64_t>(8, N - 8 * b);
+    for (int64_t g = 0; g < G; ++g) {
+      uint64_t word = 0;
+      for (int64_t r = 0; r < nn; ++r)
+        word |= static_cast<uint64_t>(rows[(8 * b + r) * G + g]) << (8 * r);
+      word = transpose8(word);
+      for (int64_t j = 0; j < RB && RB * g + j < K; ++j) {
+        const uint8_t byte = static_cast<uint8_t>(word >> (8 * j));
+        uint8_t* out = cols + (RB * g + j) * H + 2 * b;
+        out[0] = byte & 15u;
+        if (2 * b + 1 < H) out[1] = byte >> 4;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -119,6 +154,108 @@ int64_t sfb_pack(int64_t N, int64_t K, const float* x, uint8_t* rows, uint8_t* c
     if (flaw) bad.store(1, std::memory_order_relaxed);
   }
   return bad.load() ? 0 : 1;
+}
+
+// The patterns of the im2col matrix of a binary convolution input, without forming it:
+// x [N, C, H, W]; a row per output position (n, oy, ox), n-major, of K = C*KH*KW values in
+// the order (c, i, j) of the weight [O, C, KH, KW]; rows [N*OH*OW, ceil(K / 8)] and, if cols
+// is not null, cols [K, ceil(N*OH*OW / 4)]. Each image's padded planes are first packed into
+// bit rows, so a kernel row's KW values (dilation 1) are one shift. Returns 1 if every x is
+// 0 or 1, else 0 (then nothing else is meaningful). KW <= 32.
+int64_t sfb_pack_im2col(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW,
+                        int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                        const float* x, uint8_t* rows, uint8_t* cols, int64_t threads) {
+  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
+  const int64_t OH = (Hp - dh * (KH - 1) - 1) / sh + 1, OW = (Wp - dw * (KW - 1) - 1) / sw + 1;
+  const int64_t K = C * KH * KW, G = (K + RB - 1) / RB, P = OH * OW, plane = C * H * W;
+  const int64_t WW = (Wp + 63) / 64 + 1;  // words per bit row, one spare for shifted reads
+  const uint64_t kmask = (KW >= 64) ? ~0ull : ((1ull << KW) - 1);
+  std::atomic<int> bad{0};
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<uint64_t> bits(C * Hp * WW), flat((plane + 63) / 64 + 1);
+    std::vector<int64_t> rowoff(C * KH);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < KH; ++i) rowoff[c * KH + i] = (c * Hp + i * dh) * WW;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      if (bad.load(std::memory_order_relaxed)) continue;
+      // the image's values as flat bits (1 where x == 1), checking that each is 0 or 1
+      const float* xi = x + n * plane;
+      std::fill(flat.begin(), flat.end(), 0ull);
+      uint32_t* flat32 = reinterpret_cast<uint32_t*>(flat.data());
+      int flaw = 0;
+      for (int64_t q = 0; q < plane; q += 32) {
+        const int64_t qn = std::min<int64_t>(32, plane - q);
+        uint32_t one = 0, valid = 0;
+        for (int64_t t = 0; t < qn; ++t) {
+          const float v = xi[q + t];
+          one |= static_cast<uint32_t>(v == 1.0f) << t;
+          valid |= static_cast<uint32_t>(v == 0.0f) << t;
+        }
+        valid |= one;
+        flaw |= valid != (qn == 32 ? ~0u : ((1u << qn) - 1));
+        flat32[q / 32] = one;
+      }
+      if (flaw) {
+        bad.store(1, std::memory_order_relaxed);
+        continue;
+      }
+      // padded bit rows: row (c, y + ph) holds bits pw .. pw + W - 1
+      std::fill(bits.begin(), bits.end(), 0ull);
+      for (int64_t c = 0; c < C; ++c) {
+        for (int64_t yy = 0; yy < H; ++yy) {
+          uint64_t* br = &bits[(c * Hp + yy + ph) * WW];
+          const int64_t src = (c * H + yy) * W;
+          for (int64_t x0 = 0; x0 < W; x0 += 32) {
+            const int64_t cnt = std::min<int64_t>(32, W - x0), at = src + x0;
+            uint64_t word;  // 64 bits from flat bit `at` on (the spare word makes it safe)
+            std::memcpy(&word, reinterpret_cast<const uint8_t*>(flat.data()) + at / 8, 8);
+            word = (word >> (at % 8)) & ((1ull << cnt) - 1);
+            const int64_t col = x0 + pw;
+            br[col >> 6] |= word << (col & 63);
+            if ((col & 63) + cnt > 64) br[(col >> 6) + 1] |= word >> (64 - (col & 63));
+          }
+        }
+      }
+      const int64_t CK = C * KH;
+      for (int64_t oy = 0; oy < OH; ++oy) {
+        const uint64_t* base = bits.data() + oy * sh * WW;
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          uint8_t* out = rows + (n * P + oy * OW + ox) * G;
+          const int64_t start = ox * sw, w0 = start >> 6, off = start & 63;
+          uint64_t acc = 0;
+          int64_t fill = 0;
+          for (int64_t ci = 0; ci < CK; ++ci) {
+            const uint64_t* br = base + rowoff[ci];
+            uint64_t v;
+            if (dw == 1) {
+              v = ((br[w0] >> off) | ((br[w0 + 1] << 1) << (63 - off))) & kmask;
+            } else {
+              v = 0;
+              for (int64_t j = 0; j < KW; ++j) {
+                const int64_t col = start + j * dw;
+                v |= ((br[col >> 6] >> (col & 63)) & 1ull) << j;
+              }
+            }
+            acc |= v << fill;
+            fill += KW;
+            if (fill >= 32) {
+              const uint32_t low = static_cast<uint32_t>(acc);
+              std::memcpy(out, &low, 4);
+              out += 4;
+              acc >>= 32;
+              fill -= 32;
+            }
+          }
+          for (; fill > 0; fill -= 8, acc >>= 8) *out++ = static_cast<uint8_t>(acc);
+        }
+      }
+    }
+  }
+  if (bad.load()) return 0;
+  if (cols != nullptr) columns_from_rows(N * P, K, rows, cols, threads);
+  return 1;
 }
 
 // y = x @ w.T + b from the row patterns. Per tile of 16 outputs and block of at most

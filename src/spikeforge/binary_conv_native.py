@@ -1,0 +1,145 @@
+"""A convolution on binary input (spikes) by the binary-input linear kernel of
+:mod:`spikeforge.binary_linear_native`, without forming the im2col matrix.
+
+A convolution is a linear layer on its im2col matrix (one row of ``C*KH*KW`` input values
+per output position). When the input is 0/1, ``csrc/binary_linear_cpu.cpp``'s
+``sfb_pack_im2col`` packs that matrix's 8-value patterns straight from the input (each
+image's padded planes become bit rows, so the ``KW`` values of a kernel row are one shift)
+and, for the weight gradient, its 4-sample column patterns (8x8 bit transpositions). The
+forward and the weight gradient then run the table kernels of the linear layer, with
+``K = C*KH*KW``; the input gradient is torch's (a transposed convolution, dense).
+:mod:`spikeforge.conv` runs it on every chunk whose input is binary.
+
+Float32 CPU tensors, groups 1, zero padding, kernel width up to :data:`MAX_KERNEL_WIDTH`,
+at least :data:`binary_linear_native.MIN_OUT_FEATURES` output channels. Results equal
+``F.conv2d`` to float32 rounding (the same terms, summed in another order), and bitwise when
+the sums are exact: tests/speed/test_binary_conv_native.py.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from spikeforge import binary_linear_native as bl
+
+__all__ = ["MAX_KERNEL_WIDTH", "conv_forward", "pack", "usable", "weight_grad"]
+
+#: The widest kernel whose rows the packer reads with one shift of a 64-bit word.
+MAX_KERNEL_WIDTH = 32
+
+Pair = tuple[int, int]
+
+
+def usable(x: Tensor, weight: Tensor) -> bool:
+    """True when the kernel can run this convolution (``x`` ``[N, C, H, W]``, ``weight``
+    ``[O, C, KH, KW]``, groups 1) if ``x`` turns out binary: float32 CPU tensors, enough
+    output channels, ``KW <= MAX_KERNEL_WIDTH`` (builds the library on first call)."""
+    return (
+        x.dim() == 4
+        and weight.dim() == 4
+        and x.shape[1] == weight.shape[1]
+        and weight.shape[3] <= MAX_KERNEL_WIDTH
+        and bl.runs_on(x, weight)
+    )
+
+
+def output_size(x: Tensor, weight: Tensor, stride: Pair, padding: Pair, dilation: Pair) -> Pair:
+    """``(OH, OW)`` of ``F.conv2d`` with these settings."""
+    kh, kw = weight.shape[2:]
+    oh = (x.shape[2] + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (x.shape[3] + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    return oh, ow
+
+
+def pack(
+    x: Tensor,
+    weight: Tensor,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    columns: bool,
+) -> tuple[Tensor, Tensor | None] | None:
+    """The patterns of the im2col matrix of a binary ``x`` ``[N, C, H, W]``, or ``None`` if a
+    value is not 0 or 1.
+
+    Returns:
+        ``rows`` ``[N*OH*OW, ceil(K/8)]`` uint8 (``K = C*KH*KW``, rows ordered ``(n, oy, ox)``,
+        values ``(c, i, j)`` as in ``weight``) and, if ``columns``, ``cols``
+        ``[K, ceil(N*OH*OW/4)]`` (see :func:`binary_linear_native.pack`).
+    """
+    lib = bl._library()
+    assert lib is not None  # checked by usable()
+    x = x.contiguous()
+    n, c, h, w = x.shape
+    kh, kw = weight.shape[2:]
+    oh, ow = output_size(x, weight, stride, padding, dilation)
+    k, rows_n = c * kh * kw, n * oh * ow
+    rows = torch.empty(rows_n, (k + bl.ROW_BITS - 1) // bl.ROW_BITS, dtype=torch.uint8)
+    cols = (
+        torch.empty(k, (rows_n + bl.COL_BITS - 1) // bl.COL_BITS, dtype=torch.uint8)
+        if columns
+        else None
+    )
+    ok = lib.sfb_pack_im2col(
+        n,
+        c,
+        h,
+        w,
+        kh,
+        kw,
+        *stride,
+        *padding,
+        *dilation,
+        x.data_ptr(),
+        rows.data_ptr(),
+        cols.data_ptr() if cols is not None else None,
+        torch.get_num_threads(),
+    )
+    return (rows, cols) if ok else None
+
+
+def conv_forward(
+    rows: Tensor, weight: Tensor, bias: Tensor | None, n: int, out_size: Pair
+) -> Tensor:
+    """The convolution ``[n, O, OH, OW]`` from the im2col row patterns of :func:`pack`."""
+    lib = bl._library()
+    assert lib is not None
+    o = weight.shape[0]
+    w2 = weight.detach().reshape(o, -1).contiguous()
+    b = bias.detach().contiguous() if bias is not None else None
+    y = torch.empty(rows.shape[0], o)
+    lib.sfb_forward(
+        rows.shape[0],
+        w2.shape[1],
+        o,
+        rows.data_ptr(),
+        w2.data_ptr(),
+        b.data_ptr() if b is not None else None,
+        y.data_ptr(),
+        bl.MAX_GROUPS,
+        torch.get_num_threads(),
+    )
+    return y.view(n, *out_size, o).permute(0, 3, 1, 2).contiguous()
+
+
+def weight_grad(cols: Tensor, gy: Tensor, weight_shape: torch.Size) -> Tensor:
+    """``dL/dweight`` ``[O, C, KH, KW]`` from the column patterns of :func:`pack` and the output
+    gradient ``gy`` ``[n, O, OH, OW]``."""
+    lib = bl._library()
+    assert lib is not None
+    o = weight_shape[0]
+    g2 = gy.permute(0, 2, 3, 1).contiguous().view(-1, o).to(torch.float32)
+    k = cols.shape[0]
+    gw = torch.empty(o, k)
+    lib.sfb_backward_weight(
+        g2.shape[0],
+        k,
+        o,
+        cols.data_ptr(),
+        g2.data_ptr(),
+        gw.data_ptr(),
+        bl.MAX_QUADS,
+        torch.get_num_threads(),
+    )
+    return gw.view(weight_shape)
