@@ -108,19 +108,14 @@ def conv_forward(
     o = weight.shape[0]
     w2 = weight.detach().reshape(o, -1).contiguous()
     b = bias.detach().contiguous() if bias is not None else None
-    y = torch.empty(rows.shape[0], o)
+    positions = out_size[0] * out_size[1]
+    y = torch.empty(n, o, *out_size)
     lib.sfb_forward(
-        rows.shape[0],
-        w2.shape[1],
-        o,
-        rows.data_ptr(),
-        w2.data_ptr(),
-        b.data_ptr() if b is not None else None,
-        y.data_ptr(),
-        bl.MAX_GROUPS,
+        rows.shape[0], w2.shape[1], o, positions, rows.data_ptr(), w2.data_ptr(),
+        b.data_ptr() if b is not None else None, y.data_ptr(), bl.MAX_GROUPS,
         torch.get_num_threads(),
     )
-    return y.view(n, *out_size, o).permute(0, 3, 1, 2).contiguous()
+    return y
 
 
 def weight_grad(cols: Tensor, gy: Tensor, weight_shape: torch.Size) -> Tensor:
@@ -129,17 +124,11 @@ def weight_grad(cols: Tensor, gy: Tensor, weight_shape: torch.Size) -> Tensor:
     lib = bl._library()
     assert lib is not None
     o = weight_shape[0]
-    g2 = gy.permute(0, 2, 3, 1).contiguous().view(-1, o).to(torch.float32)
+    g = gy.contiguous().to(torch.float32)
     k = cols.shape[0]
     gw = torch.empty(o, k)
     lib.sfb_backward_weight(
-        g2.shape[0],
-        k,
-        o,
-        cols.data_ptr(),
-        g2.data_ptr(),
-        gw.data_ptr(),
-        bl.MAX_QUADS,
-        torch.get_num_threads(),
+        g.numel() // o, k, o, g.shape[2] * g.shape[3], cols.data_ptr(), g.data_ptr(),
+        gw.data_ptr(), bl.MAX_QUADS, torch.get_num_threads(),
     )
     return gw.view(weight_shape)

@@ -40,8 +40,8 @@ _NATIVE = NativeLibrary(
     signatures={
         "sfb_pack": ([_I64, _I64, _PTR, _PTR, _PTR, _I64], _I64),
         "sfb_pack_im2col": ([_I64] * 12 + [_PTR, _PTR, _PTR, _I64], _I64),
-        "sfb_forward": ([_I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _I64, _I64], None),
-        "sfb_backward_weight": ([_I64, _I64, _I64, _PTR, _PTR, _PTR, _I64, _I64], None),
+        "sfb_forward": ([_I64] * 4 + [_PTR] * 4 + [_I64, _I64], None),
+        "sfb_backward_weight": ([_I64] * 4 + [_PTR] * 3 + [_I64, _I64], None),
     },
 )
 
@@ -145,6 +145,7 @@ class _BinaryLinear(torch.autograd.Function):
             n,
             k,
             w.shape[0],
+            0,  # y is [N, O]
             rows.data_ptr(),
             w.data_ptr(),
             b.data_ptr() if b is not None else None,
@@ -173,6 +174,7 @@ class _BinaryLinear(torch.autograd.Function):
                 n,
                 k,
                 weight.shape[0],
+                0,  # gy is [N, O]
                 cols.data_ptr(),
                 gy.data_ptr(),
                 gw.data_ptr(),

@@ -19,7 +19,10 @@
 //
 // sfb_pack checks that x is binary and packs the patterns: rows [N, G] (G = ceil(K / 8),
 // rows[n, g] = sum_j x[n, 8g+j] << j) and, if cols is not null, cols [K, H] (H = ceil(N / 4),
-// cols[k, h] = sum_j x[4h+j, k] << j); values past the end count as 0.
+// cols[k, h] = sum_j x[4h+j, k] << j); values past the end count as 0. sfb_pack_im2col
+// packs the same patterns for a convolution's im2col matrix (a sample per output position,
+// K = C*KH*KW) from the binary input images, without forming the matrix; the kernels then
+// read and write the convolution's NCHW layout directly (P = positions per image).
 // Work is split by output tiles (each tile's sums run in one thread, in a fixed order), so
 // results do not depend on the number of threads.
 #include <algorithm>
@@ -259,10 +262,13 @@ int64_t sfb_pack_im2col(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, 
 }
 
 // y = x @ w.T + b from the row patterns. Per tile of 16 outputs and block of at most
-// max_groups groups of four inputs, the block's tables (16 vectors a group) stay in L1 and
-// every sample adds its block sum to its strip of y, which stays in L2 for the tile.
-void sfb_forward(int64_t N, int64_t K, int64_t O, const uint8_t* rows, const float* w,
-                 const float* b, float* y, int64_t max_groups, int64_t threads) {
+// max_groups groups of eight inputs, the block's tables (256 vectors a group) stay in L2
+// and every sample adds its block sum to the tile's strip ys (one vector a sample).
+// Layout of y: P == 0, [N, O]; P > 0, [N / P, O, P] (a convolution's NCHW output, the
+// samples being its images' P output positions in turn).
+void sfb_forward(int64_t N, int64_t K, int64_t O, int64_t P, const uint8_t* rows,
+                 const float* w, const float* b, float* y, int64_t max_groups,
+                 int64_t threads) {
   const int64_t G = (K + RB - 1) / RB, tiles = (O + OT - 1) / OT;
   const int64_t GB = even_block(G, max_groups);
 #pragma omp parallel num_threads(threads)
@@ -304,32 +310,55 @@ void sfb_forward(int64_t N, int64_t K, int64_t O, const uint8_t* rows, const flo
         }
       }
       // the strip is written once (rows of y lie O floats apart: one page each)
-      for (int64_t n = 0; n < N; ++n) store_part(y + n * O + o0, ys[n], on);
+      if (P == 0) {
+        for (int64_t n = 0; n < N; ++n) store_part(y + n * O + o0, ys[n], on);
+      } else {
+        const float* yf = reinterpret_cast<const float*>(ys.data());
+        for (int64_t img = 0; img < N / P; ++img) {
+          for (int64_t i = 0; i < on; ++i) {
+            float* dst = y + (img * O + o0 + i) * P;
+            const float* src = yf + img * P * OT + i;
+            for (int64_t p = 0; p < P; ++p) dst[p] = src[p * OT];
+          }
+        }
+      }
     }
   }
 }
 
 // gw = gy.T @ x from the column patterns. Per tile of 16 outputs and block of at most
-// max_quads groups of four samples, the block's tables stay in L1 and every input adds its
-// block sum to the tile's gradient sums gwt (K vectors, in L2).
-void sfb_backward_weight(int64_t N, int64_t K, int64_t O, const uint8_t* cols,
+// max_quads groups of four samples, the block's tables (16 vectors a group) stay in L1 and
+// every input adds its block sum to the tile's gradient sums gwt (K vectors, in L2).
+// Layout of gy as that of y in sfb_forward (P == 0: [N, O]; else [N / P, O, P]).
+void sfb_backward_weight(int64_t N, int64_t K, int64_t O, int64_t P, const uint8_t* cols,
                          const float* gy, float* gw, int64_t max_quads, int64_t threads) {
   const int64_t H = (N + CB - 1) / CB, tiles = (O + OT - 1) / OT;
   const int64_t HB = even_block(H, max_quads);
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<v16> table(HB << CB), gwt(K);
+    std::vector<v16> table(HB << CB), gwt(K), gys(P > 0 ? N : 0);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t o0 = tile * OT, on = std::min(OT, O - o0);
       std::fill(gwt.begin(), gwt.end(), v16{});
+      if (P > 0) {  // the tile's gradient as one vector a sample, read plane by plane
+        std::fill(gys.begin(), gys.end(), v16{});
+        float* gf = reinterpret_cast<float*>(gys.data());
+        for (int64_t img = 0; img < N / P; ++img) {
+          for (int64_t i = 0; i < on; ++i) {
+            const float* src = gy + (img * O + o0 + i) * P;
+            float* dst = gf + img * P * OT + i;
+            for (int64_t p = 0; p < P; ++p) dst[p * OT] = src[p];
+          }
+        }
+      }
       for (int64_t h0 = 0; h0 < H; h0 += HB) {
         const int64_t hn = std::min(HB, H - h0);
         for (int64_t h = 0; h < hn; ++h) {
           v16 r[CB];
           for (int64_t j = 0; j < CB; ++j) {
             const int64_t n = CB * (h0 + h) + j;
-            r[j] = (n < N) ? load_part(gy + n * O + o0, on) : v16{};
+            r[j] = (n >= N) ? v16{} : (P > 0) ? gys[n] : load_part(gy + n * O + o0, on);
           }
           subset_sums(r, CB, &table[h << CB]);
         }
