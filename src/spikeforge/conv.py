@@ -31,8 +31,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
-from spikeforge import binary_conv_native, pool_native
+from spikeforge import binary_conv_native, pool_native, pooled_conv_grad_native
 
 __all__ = ["ConvSpec", "conv2d_chunked"]
 
@@ -149,6 +150,7 @@ class _ChunkedConv2d(torch.autograd.Function):
         return _cat(outs)
 
     @staticmethod
+    @once_differentiable  # the native kernels below are not differentiable themselves
     def backward(ctx, g: Tensor):  # type: ignore[override]
         x, weight, *rest = ctx.saved_tensors
         spec: ConvSpec = ctx.spec
@@ -164,10 +166,21 @@ class _ChunkedConv2d(torch.autograd.Function):
                 # gradient is zeros), a quarter as many for 2x2 windows
                 gbp = gp.sum((0, 2, 3))
                 gb = gbp if gb is None else gb + gbp
-            if spec.pool is not None:
+            pooled_x = need_x and pooled_conv_grad_native.usable(
+                gp, idxs[i] if idxs else _NO_COLS, weight, spec.stride, spec.dilation, spec.pool
+            )
+            gxp = None
+            if pooled_x:  # the input gradient straight from the pooled gradient
+                gxp = pooled_conv_grad_native.input_grad(
+                    gp, idxs[i], weight, xp.shape, spec.padding
+                )
+            if spec.pool is not None and (need_w or (need_x and not pooled_x)):
                 gp = _pool_backward(gp, ctx.shapes[i], idxs[i], spec.pool)
             binary_w = need_w and cols[i].numel() > 0
-            gxp, gwp = _conv_backward(xp, gp, weight, spec, need_x, need_w and not binary_w)
+            gxd, gwp = _conv_backward(
+                xp, gp, weight, spec, need_x and not pooled_x, need_w and not binary_w
+            )
+            gxp = gxd if gxd is not None else gxp
             if binary_w:
                 gwp = binary_conv_native.weight_grad(cols[i], gp, weight.shape)
             if gxp is not None:

@@ -131,3 +131,17 @@ def graph_names(y: Tensor) -> set[str]:
             names.add(type(node).__name__)
             todo.extend(nxt for nxt, _ in node.next_functions)
     return names
+
+
+def count_calls(monkeypatch, module, name: str) -> list[int]:
+    """Replace ``module.name`` by a wrapper that records each call (one entry per call) and
+    then runs the original; returns the list it appends to."""
+    calls: list[int] = []
+    original = getattr(module, name)
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return calls

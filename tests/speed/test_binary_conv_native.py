@@ -23,6 +23,8 @@ from spikeforge.layers import Conv2d, MaxPool2d
 from spikeforge.network import Sequential
 from spikeforge.neurons import LIF
 
+from .helpers import count_calls
+
 pytestmark = pytest.mark.skipif(
     bl._library() is None,
     reason=f"the native binary-linear library cannot be built: {bl.build_error()}",
@@ -150,14 +152,7 @@ def test_results_do_not_depend_on_the_thread_count() -> None:
 def test_conv_net_on_spikes_uses_the_binary_weight_gradient(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls: list[int] = []
-    original = bc.weight_grad
-
-    def spy(*args: object) -> Tensor:
-        calls.append(1)
-        return original(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(bc, "weight_grad", spy)
+    calls = count_calls(monkeypatch, bc, "weight_grad")
     torch.manual_seed(0)
     net = Sequential(
         Conv2d(1, 12, 5), MaxPool2d(2), LIF(0.9), Conv2d(12, 16, 3), MaxPool2d(2), LIF(0.9)
