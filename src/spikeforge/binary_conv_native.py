@@ -23,7 +23,14 @@ from torch import Tensor
 
 from spikeforge import binary_linear_native as bl
 
-__all__ = ["MAX_KERNEL_WIDTH", "conv_forward", "pack", "usable", "weight_grad"]
+__all__ = [
+    "MAX_KERNEL_WIDTH",
+    "conv_forward",
+    "pack",
+    "usable",
+    "weight_grad",
+    "weight_grad_pooled",
+]
 
 #: The widest kernel whose rows the packer reads with one shift of a 64-bit word.
 MAX_KERNEL_WIDTH = 32
@@ -130,5 +137,26 @@ def weight_grad(cols: Tensor, gy: Tensor, weight_shape: torch.Size) -> Tensor:
     lib.sfb_backward_weight(
         g.numel() // o, k, o, g.shape[2] * g.shape[3], cols.data_ptr(), g.data_ptr(),
         gw.data_ptr(), bl.MAX_QUADS, torch.get_num_threads(),
+    )
+    return gw.view(weight_shape)
+
+
+def weight_grad_pooled(
+    cols: Tensor, gp: Tensor, idx: Tensor, weight_shape: torch.Size, conv_size: Pair
+) -> Tensor:
+    """``dL/dweight`` of a convolution followed by a 2x2 max pool, from the column patterns
+    of :func:`pack`, the pooled gradient ``gp`` ``[n, O, PH, PW]`` and its windows' winners
+    ``idx`` (uint8, from :func:`spikeforge.pool_native.forward_indexed`); ``conv_size`` is
+    the convolution's output ``(OH, OW)``. The unpooled gradient is never formed."""
+    lib = bl._library()
+    assert lib is not None
+    o = weight_shape[0]
+    g, q = gp.contiguous().to(torch.float32), idx.contiguous()
+    k = cols.shape[0]
+    gw = torch.empty(o, k)
+    lib.sfb_backward_weight_pooled(
+        g.shape[0] * conv_size[0] * conv_size[1], k, o, *conv_size, g.shape[2], g.shape[3],
+        cols.data_ptr(), g.data_ptr(), q.data_ptr(), gw.data_ptr(), bl.MAX_QUADS,
+        torch.get_num_threads(),
     )
     return gw.view(weight_shape)

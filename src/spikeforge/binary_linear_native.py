@@ -42,6 +42,7 @@ _NATIVE = NativeLibrary(
         "sfb_pack_im2col": ([_I64] * 12 + [_PTR, _PTR, _PTR, _I64], _I64),
         "sfb_forward": ([_I64] * 4 + [_PTR] * 4 + [_I64, _I64], None),
         "sfb_backward_weight": ([_I64] * 4 + [_PTR] * 3 + [_I64, _I64], None),
+        "sfb_backward_weight_pooled": ([_I64] * 7 + [_PTR] * 4 + [_I64, _I64], None),
     },
 )
 

@@ -166,23 +166,30 @@ class _ChunkedConv2d(torch.autograd.Function):
                 # gradient is zeros), a quarter as many for 2x2 windows
                 gbp = gp.sum((0, 2, 3))
                 gb = gbp if gb is None else gb + gbp
-            pooled_x = need_x and pooled_conv_grad_native.usable(
-                gp, idxs[i] if idxs else _NO_COLS, weight, spec.stride, spec.dilation, spec.pool
+            idx = idxs[i] if idxs else None
+            # 2x2 pooling with the native kernel's winners: both gradients come straight from
+            # the pooled gradient, which is never unpooled
+            pooled = idx is not None and pooled_conv_grad_native.usable(
+                gp, idx, weight, spec.stride, spec.dilation, spec.pool
             )
-            gxp = None
-            if pooled_x:  # the input gradient straight from the pooled gradient
-                gxp = pooled_conv_grad_native.input_grad(
-                    gp, idxs[i], weight, xp.shape, spec.padding
-                )
-            if spec.pool is not None and (need_w or (need_x and not pooled_x)):
-                gp = _pool_backward(gp, ctx.shapes[i], idxs[i], spec.pool)
             binary_w = need_w and cols[i].numel() > 0
-            gxd, gwp = _conv_backward(
-                xp, gp, weight, spec, need_x and not pooled_x, need_w and not binary_w
-            )
-            gxp = gxd if gxd is not None else gxp
-            if binary_w:
+            gxp = gwp = None
+            if need_x and pooled:
+                gxp = pooled_conv_grad_native.input_grad(gp, idx, weight, xp.shape, spec.padding)
+            if binary_w and pooled:
+                gwp = binary_conv_native.weight_grad_pooled(
+                    cols[i], gp, idx, weight.shape, ctx.shapes[i][2:]
+                )
+            dense_x = need_x and not pooled
+            planes_w = need_w and not (binary_w and pooled)  # needs the unpooled gradient
+            if spec.pool is not None and (dense_x or planes_w):
+                gp = _pool_backward(gp, ctx.shapes[i], idx, spec.pool)
+            if binary_w and not pooled:
                 gwp = binary_conv_native.weight_grad(cols[i], gp, weight.shape)
+            dense_w = need_w and not binary_w
+            gxd, gwd = _conv_backward(xp, gp, weight, spec, dense_x, dense_w)
+            gxp = gxd if gxd is not None else gxp
+            gwp = gwd if gwd is not None else gwp
             if gxp is not None:
                 gxs.append(gxp)
             if gwp is not None:

@@ -326,39 +326,66 @@ void sfb_forward(int64_t N, int64_t K, int64_t O, int64_t P, const uint8_t* rows
   }
 }
 
+}  // extern "C"
+
+namespace {
+
+// Where the weight gradient's output gradient comes from, and how a tile of it becomes one
+// vector (16 outputs) per sample.
+struct GradSource {
+  const float* gy;       // [N, O] (P == 0) or [N / P, O, P]; pooled: [N / P, O, PH, PW]
+  int64_t P = 0;         // positions per image (0: plain rows)
+  const uint8_t* idx;    // pooled: the 2x2 window winners (row-major), else null
+  int64_t OW = 0, PH = 0, PW = 0;
+
+  // the tile's gradient, one vector a sample (only used when P > 0)
+  void fill(int64_t N, int64_t O, int64_t o0, int64_t on, std::vector<v16>& strip) const {
+    std::fill(strip.begin(), strip.end(), v16{});
+    float* gf = reinterpret_cast<float*>(strip.data());
+    const int64_t images = N / P;
+    for (int64_t img = 0; img < images; ++img) {
+      for (int64_t i = 0; i < on; ++i) {
+        float* dst = gf + img * P * OT + i;
+        if (idx == nullptr) {  // planes: read one after the other
+          const float* src = gy + (img * O + o0 + i) * P;
+          for (int64_t p = 0; p < P; ++p) dst[p * OT] = src[p];
+        } else {  // pooled: each window's gradient goes to its winner, the rest stays 0
+          const int64_t plane = (img * O + o0 + i) * PH * PW;
+          for (int64_t cell = 0; cell < PH * PW; ++cell) {
+            const int q = idx[plane + cell];
+            const int64_t oy = 2 * (cell / PW) + (q >> 1), ox = 2 * (cell % PW) + (q & 1);
+            dst[(oy * OW + ox) * OT] = gy[plane + cell];
+          }
+        }
+      }
+    }
+  }
+};
+
 // gw = gy.T @ x from the column patterns. Per tile of 16 outputs and block of at most
 // max_quads groups of four samples, the block's tables (16 vectors a group) stay in L1 and
 // every input adds its block sum to the tile's gradient sums gwt (K vectors, in L2).
-// Layout of gy as that of y in sfb_forward (P == 0: [N, O]; else [N / P, O, P]).
-void sfb_backward_weight(int64_t N, int64_t K, int64_t O, int64_t P, const uint8_t* cols,
-                         const float* gy, float* gw, int64_t max_quads, int64_t threads) {
+void weight_grad(int64_t N, int64_t K, int64_t O, const uint8_t* cols, const GradSource& src,
+                 float* gw, int64_t max_quads, int64_t threads) {
   const int64_t H = (N + CB - 1) / CB, tiles = (O + OT - 1) / OT;
   const int64_t HB = even_block(H, max_quads);
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<v16> table(HB << CB), gwt(K), gys(P > 0 ? N : 0);
+    std::vector<v16> table(HB << CB), gwt(K), gys(src.P > 0 ? N : 0);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t o0 = tile * OT, on = std::min(OT, O - o0);
       std::fill(gwt.begin(), gwt.end(), v16{});
-      if (P > 0) {  // the tile's gradient as one vector a sample, read plane by plane
-        std::fill(gys.begin(), gys.end(), v16{});
-        float* gf = reinterpret_cast<float*>(gys.data());
-        for (int64_t img = 0; img < N / P; ++img) {
-          for (int64_t i = 0; i < on; ++i) {
-            const float* src = gy + (img * O + o0 + i) * P;
-            float* dst = gf + img * P * OT + i;
-            for (int64_t p = 0; p < P; ++p) dst[p * OT] = src[p];
-          }
-        }
-      }
+      if (src.P > 0) src.fill(N, O, o0, on, gys);
       for (int64_t h0 = 0; h0 < H; h0 += HB) {
         const int64_t hn = std::min(HB, H - h0);
         for (int64_t h = 0; h < hn; ++h) {
           v16 r[CB];
           for (int64_t j = 0; j < CB; ++j) {
             const int64_t n = CB * (h0 + h) + j;
-            r[j] = (n >= N) ? v16{} : (P > 0) ? gys[n] : load_part(gy + n * O + o0, on);
+            r[j] = (n >= N)       ? v16{}
+                   : (src.P > 0) ? gys[n]
+                                 : load_part(src.gy + n * O + o0, on);
           }
           subset_sums(r, CB, &table[h << CB]);
         }
@@ -381,6 +408,30 @@ void sfb_backward_weight(int64_t N, int64_t K, int64_t O, int64_t P, const uint8
       }
     }
   }
+}
+
+}  // namespace
+
+extern "C" {
+
+// The weight gradient; gy is [N, O] (P == 0) or [N / P, O, P] (a convolution's NCHW
+// output gradient, P positions per image).
+void sfb_backward_weight(int64_t N, int64_t K, int64_t O, int64_t P, const uint8_t* cols,
+                         const float* gy, float* gw, int64_t max_quads, int64_t threads) {
+  GradSource src{gy, P, nullptr};
+  weight_grad(N, K, O, cols, src, gw, max_quads, threads);
+}
+
+// The weight gradient of a convolution followed by a 2x2 max pool, from the pooled gradient
+// gp [N / (OH*OW), O, PH, PW] and its windows' winners idx (uint8, row-major in the window)
+// alone: the unpooled gradient (zero but at the winners) is never formed. OH, OW: the
+// convolution's output size.
+void sfb_backward_weight_pooled(int64_t N, int64_t K, int64_t O, int64_t OH, int64_t OW,
+                                int64_t PH, int64_t PW, const uint8_t* cols, const float* gp,
+                                const uint8_t* idx, float* gw, int64_t max_quads,
+                                int64_t threads) {
+  GradSource src{gp, OH * OW, idx, OW, PH, PW};
+  weight_grad(N, K, O, cols, src, gw, max_quads, threads);
 }
 
 }  // extern "C"
