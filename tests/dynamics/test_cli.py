@@ -218,7 +218,7 @@ def _one_error_line(capsys: pytest.CaptureFixture[str], option: str) -> str:
         (["--fi-curve", "0:100:1e-3", "--duration", "1e5"], "--fi-curve"),
         (["--current", "1,2,3,4,5,6,7,8,9,10", "--duration", "1e6"], "--current"),
         (["--stimulus", "step", "--onset", "50", "--offset", "10"], "--offset"),
-        (["--onset", "500", "--duration", "100"], "--onset"),
+        (["--stimulus", "step", "--onset", "500", "--duration", "100"], "--onset"),
         (["--fi-curve", "5:10:1", "--settle", "50", "--duration", "10"], "--settle"),
         (["--fi-curve", "5:10:1", "--settle", "-1", "--duration", "10"], "--settle"),
         (["--current", ""], "--current"),

@@ -481,7 +481,7 @@ def test_resume_names_every_option_it_would_ignore(
 
 def test_parser_records_exactly_the_options_given() -> None:
     from spikeforge.cli import build_parser
-    from spikeforge.commands.train import GIVEN
+    from spikeforge.commands._args import GIVEN
 
     parser = build_parser()
     plain = parser.parse_args(["train"])

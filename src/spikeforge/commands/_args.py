@@ -1,4 +1,5 @@
-"""Argument types and the help formatter shared by the sub-commands (not a sub-command).
+"""Argument types, the record of the options given, the refusal of options that would be
+ignored, and the help formatter shared by the sub-commands (not a sub-command).
 
 Type functions run at parse time, so a bad value is argparse's one-line usage error with
 exit code 2 (``spikeforge COMMAND: error: argument --opt: ...``) before any work starts.
@@ -8,10 +9,26 @@ from __future__ import annotations
 
 import argparse
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-__all__ = ["HelpFormatter", "as_typed", "non_empty"]
+from spikeforge.errors import ConfigError
+from spikeforge.models import Arch
+
+__all__ = [
+    "GIVEN",
+    "BooleanOptional",
+    "HelpFormatter",
+    "as_typed",
+    "given",
+    "int_list",
+    "non_empty",
+    "record_given",
+    "refuse_channels_without_cnn",
+    "refuse_embedded_data_dir",
+    "refuse_inapplicable",
+    "refuse_together",
+]
 
 T = TypeVar("T")
 
@@ -32,6 +49,148 @@ def non_empty(
         if not text.strip():
             raise argparse.ArgumentTypeError(f"{option} must not be empty; give {accepted}")
         return convert(text)
+
+    return parse
+
+
+#: Attribute of the parsed namespace: the options given on the command line, as typed (full
+#: names, abbreviations expanded), in order. Defaults never appear, even when a given value
+#: equals the default, so a command can refuse exactly what it would otherwise ignore
+#: (``train --resume``, options that do not apply to the chosen mode).
+GIVEN = "given_options"
+
+
+def _note_given(namespace: argparse.Namespace, option_string: str | None) -> None:
+    noted = getattr(namespace, GIVEN, ())
+    if option_string is not None and option_string not in noted:
+        setattr(namespace, GIVEN, (*noted, option_string))  # a new tuple: defaults stay ()
+
+
+class _Noting(argparse.Action):
+    """An action that stores as its class does (``_store``), then notes the option as given."""
+
+    _store: Callable[..., None]
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        self._store(parser, namespace, values, option_string)
+        _note_given(namespace, option_string)
+
+
+class _Store(_Noting):
+    """argparse's plain ``store`` (or, with ``nargs=0``, ``store_const``), noting the option."""
+
+    def _store(self, parser: Any, namespace: Any, values: Any, option_string: Any) -> None:
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+class _StoreTrue(_Store):
+    """argparse's ``store_true`` that also notes the option as given."""
+
+    def __init__(
+        self,
+        option_strings: list[str],
+        dest: str,
+        default: bool = False,
+        required: bool = False,
+        help: str | None = None,
+    ) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, const=True, default=default, required=required,
+            help=help,
+        )  # fmt: skip
+
+
+class BooleanOptional(_Noting, argparse.BooleanOptionalAction):
+    """``--flag / --no-flag`` that also notes the option as given."""
+
+    _store = argparse.BooleanOptionalAction.__call__
+
+
+def record_given(parser: argparse.ArgumentParser) -> None:
+    """Make every ``store`` and ``store_true`` option added to ``parser`` from now on note
+    that it was given (:data:`GIVEN`, read with :func:`given`); call before adding them."""
+    parser.register("action", None, _Store)
+    parser.register("action", "store", _Store)
+    parser.register("action", "store_true", _StoreTrue)
+    parser.set_defaults(**{GIVEN: ()})
+
+
+def given(args: argparse.Namespace) -> tuple[str, ...]:
+    """The options given on the command line (:data:`GIVEN`), in order."""
+    return tuple(getattr(args, GIVEN, ()))
+
+
+def refuse_inapplicable(
+    args: argparse.Namespace, options: Iterable[str], applies: bool, where: str, fix: str
+) -> None:
+    """When ``applies`` is false, refuse those of ``options`` that were given (they would be
+    ignored) with one line naming them, where they apply and how to fix it, e.g. ``--onset
+    applies only with --stimulus step (here: constant), so it would be ignored; add
+    --stimulus step or drop --onset`` (``where`` = ``"with --stimulus step (here:
+    constant)"``, ``fix`` = ``"add --stimulus step"``)."""
+    if applies:
+        return
+    noted = given(args)
+    found = [o for o in options if o in noted]
+    if found:
+        names = ", ".join(found)
+        one = len(found) == 1
+        raise ConfigError(
+            f"{names} {'applies' if one else 'apply'} only {where}, so "
+            f"{'it' if one else 'they'} would be ignored; {fix} or drop {names}"
+        )
+
+
+def refuse_together(args: argparse.Namespace, options: Iterable[str], why: str) -> None:
+    """Refuse two or more of ``options`` given together (one would silently win): one line
+    naming them and ``why`` they contradict each other."""
+    noted = given(args)
+    found = [o for o in options if o in noted]
+    if len(found) > 1:
+        names = " and ".join(found)
+        raise ConfigError(f"{names} cannot be combined: {why}; give only one of them")
+
+
+def refuse_channels_without_cnn(args: argparse.Namespace, arch: Arch) -> None:
+    """``--channels`` (conv blocks) is refused unless the network is a CNN."""
+    refuse_inapplicable(
+        args, ("--channels",), arch is Arch.CNN, f"with --arch cnn (here: {arch.value})",
+        "add --arch cnn",
+    )  # fmt: skip
+
+
+def refuse_embedded_data_dir(
+    dataset: str, data_dir: object, fix: str = "drop --data-dir or choose another --dataset"
+) -> None:
+    """``--data-dir`` with the embedded digits dataset is refused (it would be ignored)."""
+    if dataset == "digits" and data_dir is not None:
+        raise ConfigError(
+            f"--data-dir {str(data_dir)!r} is not used: the digits dataset is embedded "
+            f"(scikit-learn); {fix}"
+        )
+
+
+def int_list(option: str) -> Callable[[str], tuple[int, ...]]:
+    """A type function for ``128,64``: one or more comma-separated integers >= 1."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        items = text.split(",")
+        try:
+            values = tuple(int(v) for v in items)
+        except ValueError:
+            values = ()
+        if not values or any(v < 1 for v in values):
+            raise argparse.ArgumentTypeError(
+                f"{option} takes one or more comma-separated integers >= 1 like 128,64, "
+                f"got {text!r}"
+            )
+        return values
 
     return parse
 

@@ -8,8 +8,14 @@ import itertools
 from typing import Any
 
 from spikeforge.coding import Decoding, Encoding
-from spikeforge.commands._args import HelpFormatter, non_empty
-from spikeforge.commands.train import _int_list
+from spikeforge.commands._args import (
+    HelpFormatter,
+    int_list,
+    non_empty,
+    record_given,
+    refuse_channels_without_cnn,
+    refuse_embedded_data_dir,
+)
 from spikeforge.config import TrainConfig, parse_enum
 from spikeforge.errors import ConfigError
 from spikeforge.models import Arch
@@ -42,9 +48,16 @@ def _enum_list(kind: type[enum.Enum], option: str):
                 f"accepted: {accepted}"
             )
         try:
-            return tuple(parse_enum(kind, option, v) for v in names)
+            values = tuple(parse_enum(kind, option, v) for v in names)
         except ConfigError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+        twice = [v.value for i, v in enumerate(values) if v in values[:i]]
+        if twice:
+            raise argparse.ArgumentTypeError(
+                f"{option} lists {', '.join(dict.fromkeys(twice))} more than once, got "
+                f"{text!r}; give each name once"
+            )
+        return values
 
     return parse
 
@@ -63,6 +76,7 @@ def add_parser(subparsers: Any) -> None:
         ),
         formatter_class=HelpFormatter,
     )
+    record_given(p)  # every option below notes that it was given (to refuse ignored ones)
     p.add_argument(
         "--out",
         type=non_empty("--out", "the comparison's output folder"),
@@ -90,11 +104,11 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--arch", default=DEFAULTS.arch.value, help="mlp or cnn")
     p.add_argument(
-        "--hidden", type=_int_list("--hidden"), default=DEFAULTS.hidden, help="hidden widths"
+        "--hidden", type=int_list("--hidden"), default=DEFAULTS.hidden, help="hidden widths"
     )
     p.add_argument(
         "--channels",
-        type=_int_list("--channels"),
+        type=int_list("--channels"),
         default=DEFAULTS.channels,
         help="conv channels per block (cnn)",
     )
@@ -124,7 +138,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         max_train_samples=args.max_train_samples,
         seed=args.seed,
     )
-    return TrainConfig.from_dict(base)
+    config = TrainConfig.from_dict(base)
+    refuse_embedded_data_dir(config.dataset, config.data_dir)
+    refuse_channels_without_cnn(args, config.arch)
+    return config
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from spikeforge.commands._args import HelpFormatter, non_empty
+from spikeforge.commands._args import HelpFormatter, non_empty, refuse_embedded_data_dir
 
 __all__ = ["add_parser", "run"]
 
@@ -51,6 +51,15 @@ def run(args: argparse.Namespace) -> int:
     from spikeforge.experiment import evaluate_checkpoint
 
     ckpt = Path(args.checkpoint)
+    if args.data_dir is not None:  # the run's dataset decides whether --data-dir applies
+        from spikeforge.checkpoint import load_checkpoint
+
+        saved = load_checkpoint(ckpt).get("config")
+        if isinstance(saved, dict):
+            refuse_embedded_data_dir(
+                str(saved.get("dataset")), args.data_dir,
+                "drop --data-dir (this run was trained on digits)",
+            )  # fmt: skip
     out = Path(args.out) if args.out is not None else ckpt.parent / "eval"
     evaluate_checkpoint(ckpt, out, data_dir=args.data_dir)
     return 0

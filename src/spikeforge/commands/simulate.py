@@ -15,7 +15,13 @@ import numpy as np
 import torch
 
 from spikeforge.checkpoint import output_folder
-from spikeforge.commands._args import non_empty
+from spikeforge.commands._args import (
+    given,
+    non_empty,
+    record_given,
+    refuse_inapplicable,
+    refuse_together,
+)
 from spikeforge.dynamics import stimulus
 from spikeforge.dynamics.analysis import (
     FICurve,
@@ -50,6 +56,7 @@ def add_parser(subparsers: Any) -> None:
             "Units: ms, mV, uA/cm2 (hh, izhikevich), nA (lif); fhn and hr are dimensionless."
         ),
     )
+    record_given(p)  # every option below notes that it was given (to refuse ignored ones)
     p.add_argument("model", help="lif, hh, fhn, hr or izhikevich")
     p.add_argument("--stimulus", default="constant", help="constant, step, ramp, noisy or file")
     p.add_argument(
@@ -202,6 +209,53 @@ def _check_times(args: argparse.Namespace, duration: float) -> None:
         raise ConfigError(f"--noise-std must be a finite number >= 0, got {args.noise_std}")
 
 
+#: The options that shape one kind of stimulus, and the kind they belong to.
+_STIMULUS_OPTIONS = {
+    StimulusKind.STEP: ("--onset", "--offset"),
+    StimulusKind.RAMP: ("--current-end",),
+    StimulusKind.NOISY: ("--noise-std", "--seed"),
+    StimulusKind.FILE: ("--stimulus-file",),
+}
+
+
+def _refuse_ignored(args: argparse.Namespace, kind: StimulusKind) -> None:
+    """Refuse, naming them, the options that contradict each other or do not apply to the
+    chosen stimulus ``kind`` or mode (they would be silently ignored)."""
+    here = f"(here: {kind.value}{'' if '--stimulus' in given(args) else ', the default'})"
+    if args.fi_curve is not None:
+        refuse_together(
+            args, ("--fi-curve", "--current"),
+            "the f-I curve simulates its own constant currents START..STOP",
+        )  # fmt: skip
+        refuse_inapplicable(
+            args, [o for options in _STIMULUS_OPTIONS.values() for o in options], False,
+            "without --fi-curve (the f-I curve uses constant currents)",
+            "simulate without --fi-curve",
+        )  # fmt: skip
+        if kind is not StimulusKind.CONSTANT:
+            raise ConfigError(
+                f"--fi-curve and --stimulus {kind.value} cannot be combined: the f-I curve "
+                "uses constant currents; drop --stimulus or --fi-curve"
+            )
+    refuse_inapplicable(
+        args, ("--settle",), args.fi_curve is not None, "with --fi-curve",
+        "add --fi-curve START:STOP:STEP",
+    )  # fmt: skip
+    for owner, options in _STIMULUS_OPTIONS.items():
+        refuse_inapplicable(
+            args, options, kind is owner, f"with --stimulus {owner.value} {here}",
+            f"add --stimulus {owner.value}",
+        )  # fmt: skip
+    refuse_inapplicable(
+        args, ("--current",), kind is not StimulusKind.FILE,
+        "without --stimulus file (the file gives the current)", "choose another --stimulus",
+    )  # fmt: skip
+    refuse_inapplicable(
+        args, ("--no-figures",), args.out is not None,
+        "with --out (without it no figures are written)", "add --out DIR",
+    )  # fmt: skip
+
+
 def _positive(value: float, name: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise ConfigError(f"{name} must be a positive number, got {value}")
@@ -316,6 +370,7 @@ def _run_fi(args: argparse.Namespace, kind: ModelKind, spec: ModelSpec, params: 
 def run(args: argparse.Namespace) -> int:
     """Run ``spikeforge simulate``; returns the exit code (errors raise ``ConfigError``)."""
     kind = ModelKind.parse(args.model)
+    _refuse_ignored(args, _parse_enum(StimulusKind, args.stimulus, "stimulus"))
     spec = SPECS[kind]
     params = parse_params(kind, args.params)
     method = spec.method if args.method is None else _parse_enum(Method, args.method, "method")

@@ -8,100 +8,29 @@ import math
 from typing import Any
 
 from spikeforge.coding import Decoding, Encoding
-from spikeforge.commands._args import HelpFormatter, non_empty
+from spikeforge.commands._args import (
+    BooleanOptional,
+    HelpFormatter,
+    given,
+    int_list,
+    non_empty,
+    record_given,
+    refuse_channels_without_cnn,
+    refuse_embedded_data_dir,
+    refuse_inapplicable,
+    refuse_together,
+)
 from spikeforge.config import TrainConfig, parse_surrogate
 from spikeforge.errors import ConfigError
+from spikeforge.models import NeuronKind
 
 __all__ = ["add_parser", "config_from_args", "run"]
 
 _D = TrainConfig()
 
 
-def _int_list(option: str):
-    def parse(text: str) -> tuple[int, ...]:
-        items = text.split(",")
-        try:
-            values = tuple(int(v) for v in items)
-        except ValueError:
-            values = ()
-        if not values or any(v < 1 for v in values):
-            raise argparse.ArgumentTypeError(
-                f"{option} takes one or more comma-separated integers >= 1 like 128,64, "
-                f"got {text!r}"
-            )
-        return values
-
-    return parse
-
-
-#: Attribute of the parsed namespace: the options given on the command line, as typed (full
-#: names, abbreviations expanded), in order. Defaults never appear, even when a given value
-#: equals the default, so ``--resume`` can refuse exactly what it would otherwise ignore.
-GIVEN = "given_options"
-
 #: What may accompany ``--resume`` (it affects only the output, not the training).
 _RESUME_COMPATIBLE = frozenset({"--resume", "--no-progress"})
-
-
-def _note_given(namespace: argparse.Namespace, option_string: str | None) -> None:
-    given = getattr(namespace, GIVEN, ())
-    if option_string is not None and option_string not in given:
-        setattr(namespace, GIVEN, (*given, option_string))  # a new tuple: defaults stay ()
-
-
-class _Store(argparse.Action):
-    """argparse's plain ``store`` that also notes the option as given."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        setattr(namespace, self.dest, values)
-        _note_given(namespace, option_string)
-
-
-class _StoreTrue(argparse.Action):
-    """argparse's ``store_true`` that also notes the option as given."""
-
-    def __init__(
-        self,
-        option_strings: list[str],
-        dest: str,
-        default: bool = False,
-        required: bool = False,
-        help: str | None = None,
-    ) -> None:
-        super().__init__(
-            option_strings, dest, nargs=0, const=True, default=default, required=required,
-            help=help,
-        )  # fmt: skip
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        setattr(namespace, self.dest, True)
-        _note_given(namespace, option_string)
-
-
-class _BooleanOptional(argparse.BooleanOptionalAction):
-    """``--flag / --no-flag`` that also notes the option as given."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        super().__call__(parser, namespace, values, option_string)
-        _note_given(namespace, option_string)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -117,10 +46,7 @@ def add_parser(subparsers: Any) -> None:
         ),
         formatter_class=HelpFormatter,
     )
-    # Every option below notes that it was given (for --resume); set before they are added.
-    p.register("action", None, _Store)
-    p.register("action", "store", _Store)
-    p.register("action", "store_true", _StoreTrue)
+    record_given(p)  # every option below notes that it was given (for --resume)
     g = p.add_argument_group("data")
     g.add_argument(
         "--dataset",
@@ -155,13 +81,13 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--arch", default=_D.arch.value, help="mlp or cnn")
     g.add_argument(
         "--hidden",
-        type=_int_list("--hidden"),
+        type=int_list("--hidden"),
         default=_D.hidden,
         help="hidden layer widths (mlp) or the fully connected widths after the conv blocks (cnn)",
     )
     g.add_argument(
         "--channels",
-        type=_int_list("--channels"),
+        type=int_list("--channels"),
         default=_D.channels,
         help="conv channels per block (cnn)",
     )
@@ -197,7 +123,7 @@ def add_parser(subparsers: Any) -> None:
     )
     g.add_argument(
         "--detach-reset",
-        action=_BooleanOptional,
+        action=BooleanOptional,
         default=_D.detach_reset,
         help="cut the gradient through the reset",
     )
@@ -235,7 +161,32 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     g.add_argument("--no-progress", action="store_true", help="no live progress bar")
-    p.set_defaults(run=run, **{GIVEN: ()})
+    p.set_defaults(run=run)
+
+
+def _refuse_ignored(args: argparse.Namespace, config: TrainConfig) -> None:
+    """Options that contradict each other or do not apply to the chosen model are refused
+    (they would be silently ignored)."""
+    refuse_together(
+        args, ("--beta", "--tau"), "both set the membrane decay (beta = exp(-1/tau))"
+    )
+    refuse_channels_without_cnn(args, config.arch)
+    refuse_inapplicable(
+        args, ("--per-neuron",), config.learn_beta or config.learn_threshold,
+        "with --learn-beta or --learn-threshold (it shapes the learned parameters)",
+        "add one of them",
+    )  # fmt: skip
+    refuse_inapplicable(
+        args, ("--learn-beta",), config.neuron is not NeuronKind.IF,
+        "with --neuron lif (IF neurons have no decay)", "use --neuron lif",
+    )  # fmt: skip
+    refuse_inapplicable(
+        args, ("--beta", "--tau"), (
+            config.neuron is not NeuronKind.IF or config.decoding is Decoding.MEMBRANE
+        ),
+        "with --neuron lif or --decoding membrane (IF neurons have no decay)",
+        "choose one of those",
+    )  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -285,7 +236,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     }
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     assert set(values) <= known
-    return TrainConfig.from_dict(values)
+    config = TrainConfig.from_dict(values)
+    _refuse_ignored(args, config)
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -298,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--resume RUN_DIR and --out are exclusive: the run continues in RUN_DIR"
             )
-        changed = [o for o in getattr(args, GIVEN, ()) if o not in _RESUME_COMPATIBLE]
+        changed = [o for o in given(args) if o not in _RESUME_COMPATIBLE]
         if changed:
             raise ConfigError(
                 f"--resume continues the run with its saved configuration, which "
@@ -308,11 +261,7 @@ def run(args: argparse.Namespace) -> int:
         run_training(TrainConfig(), args.resume, resume=True, progress=not args.no_progress)
         return 0
     config = config_from_args(args)
-    if config.dataset == "digits" and config.data_dir is not None:
-        raise ConfigError(
-            f"--data-dir {config.data_dir!r} is not used: the digits dataset is embedded "
-            "(scikit-learn); drop --data-dir or choose another --dataset"
-        )
+    refuse_embedded_data_dir(config.dataset, config.data_dir)
     if config.dataset not in dataset_names():
         raise ConfigError(
             f"--dataset: unknown value {config.dataset!r}; accepted: {', '.join(dataset_names())}"
