@@ -15,7 +15,11 @@ the test split once more to measure what a decision costs:
   decision; the network is causal, so this equals running ``k`` steps).
 
 A row whose run folder already holds a finished run with the same configuration is not
-trained again, and an interrupted one is resumed, so a stopped comparison continues.
+trained again, and an interrupted one is resumed, so a stopped comparison continues. The
+options of a comparison (its pairs and shared configuration) are saved in
+``<out>/compare_options.json`` before the first row; a rerun on the same folder with other
+options is refused (:func:`check_rerun`), so ``comparison.json`` is never rewritten with
+other rows or settings.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ from spikeforge.synops import SynOpsCounter
 from spikeforge.train import make_model, make_splits
 
 __all__ = [
+    "OPTIONS_FILE",
     "RECORD_KEYS",
+    "check_rerun",
     "compare_codings",
     "evaluate_coding",
     "format_table",
@@ -120,6 +126,98 @@ def _same_run(run_dir: Path, config: TrainConfig) -> bool | None:
     return json.loads(path.read_text()) == config.to_dict()
 
 
+#: Where a comparison folder keeps the options it was made with.
+OPTIONS_FILE = "compare_options.json"
+
+#: The CLI option of each shared configuration key (others are named by their key).
+_OPTION_OF = {
+    "dataset": "--dataset", "data_dir": "--data-dir", "arch": "--arch", "hidden": "--hidden",
+    "channels": "--channels", "num_steps": "--num-steps", "epochs": "--epochs",
+    "batch_size": "--batch-size", "lr": "--lr", "max_train_samples": "--max-train-samples",
+    "seed": "--seed",
+}  # fmt: skip
+
+
+def _options(base: TrainConfig, pairs: Sequence[tuple[Encoding, Decoding]]) -> dict[str, Any]:
+    """What defines a comparison: its encodings and decodings (in order) and the shared
+    configuration (every field of ``base`` but the per-row encoding and decoding)."""
+    shared = {k: v for k, v in base.to_dict().items() if k not in ("encoding", "decoding")}
+    return {
+        "encodings": list(dict.fromkeys(e.value for e, _ in pairs)),
+        "decodings": list(dict.fromkeys(d.value for _, d in pairs)),
+        "pairs": [[e.value, d.value] for e, d in pairs],
+        "config": shared,
+    }
+
+
+def _typed(value: Any) -> str:
+    """A saved value as it would be typed (``[32, 64]`` -> ``32,64``; ``None`` -> none)."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, list):
+        return ",".join(_typed(v) for v in value)
+    return str(value)
+
+
+def check_rerun(
+    out_dir: str | Path, base: TrainConfig, pairs: Sequence[tuple[Encoding, Decoding]]
+) -> None:
+    """Refuse to continue the comparison in ``out_dir`` with other options than it was made
+    with (nothing is written). Same options: fine (finished rows are reused, an interrupted
+    one resumed). A folder of an older spikeforge without :data:`OPTIONS_FILE` is checked
+    against the rows its ``comparison.json`` holds: none may be left out.
+
+    Raises:
+        ConfigError: one line naming each differing option, its saved and its new value.
+    """
+    out = Path(out_dir)
+    new = _options(base, pairs)
+    path = out / OPTIONS_FILE
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = None
+        if not isinstance(old, dict):
+            raise ConfigError(
+                f"{str(path)!r} is unreadable; delete it if the comparison in {str(out)!r} "
+                "was made with these options, or choose another --out"
+            )
+        diffs = []
+        for key, option in (("encodings", "--encodings"), ("decodings", "--decodings")):
+            if old.get(key) != new[key]:
+                diffs.append((option, old.get(key), new[key]))
+        saved = old.get("config") if isinstance(old.get("config"), dict) else {}
+        for key, value in new["config"].items():
+            if saved.get(key) != value:
+                diffs.append((_OPTION_OF.get(key, key), saved.get(key), value))
+    else:
+        done = out / "comparison.json"
+        try:
+            records = json.loads(done.read_text()) if done.is_file() else []
+            rows = [[r["encoding"], r["decoding"]] for r in records]
+        except (OSError, ValueError, TypeError, KeyError):
+            rows = []
+        missing = [r for r in rows if r not in new["pairs"]]
+        diffs = []
+        if missing:
+            had = [e for e, _ in rows], [d for _, d in rows]
+            diffs = [
+                ("--encodings", list(dict.fromkeys(had[0])), new["encodings"]),
+                ("--decodings", list(dict.fromkeys(had[1])), new["decodings"]),
+            ]
+    if diffs:
+        what = "; ".join(
+            f"{option} {_typed(was)} (now {_typed(now)})"
+            for option, was, now in diffs
+            if was != now
+        )
+        raise ConfigError(
+            f"{str(out)!r} holds a comparison made with other options: {what}; rerun with "
+            "the same options to continue it, or choose another --out"
+        )
+
+
 def _train_row(config: TrainConfig, run_dir: Path, say: Reporter, progress: bool) -> None:
     same = _same_run(run_dir, config)
     if same is False:
@@ -152,7 +250,9 @@ def compare_codings(
     if not pairs:
         raise ConfigError("compare: no encoding/decoding pair selected")
     say = report or print
+    check_rerun(out_dir, base, pairs)
     out = output_folder(out_dir)
+    write_json(out / OPTIONS_FILE, _options(base, pairs))
     splits = make_splits(data, base)
     records: list[dict[str, Any]] = []
     for i, (encoding, decoding) in enumerate(pairs, start=1):

@@ -68,7 +68,12 @@ def test_other_options_on_same_folder_and_bad_names_fail(
 ) -> None:
     changed = [*TINY, "--epochs", "3", "--out", str(compare_dir)]
     assert main(["compare", *changed]) == 2
-    assert "holds a run with other options" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"spikeforge compare: error: {str(compare_dir)!r} holds a comparison made with other "
+        "options: --epochs 2 (now 3); rerun with the same options to continue it, or choose "
+        "another --out"
+    ]
     assert main(["compare", "--out", str(compare_dir), "--decodings", "ttfs,spiky"]) == 2
     assert "spiky" in capsys.readouterr().err
 
@@ -107,3 +112,54 @@ def test_lists_without_empty_entries_still_parse() -> None:
     )
     assert args.encodings == (Encoding.RATE, Encoding.LATENCY)
     assert args.decodings == (Decoding.TTFS,)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        (["--encodings", "direct"], "--encodings direct,latency (now direct)"),
+        (["--encodings", "latency,direct"], "--encodings direct,latency (now latency,direct)"),
+        (["--decodings", "ttfs,rate"], "--decodings ttfs (now ttfs,rate)"),
+        (["--hidden", "16", "--seed", "1"], "--hidden 32 (now 16); --seed 0 (now 1)"),
+    ],
+)
+def test_rerun_with_other_rows_or_options_is_refused_and_writes_nothing(
+    changes: list[str], named: str, compare_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/coding.md: other options on the same folder are refused. A subset of the
+    encodings used to be accepted and rewrote comparison.json with only those rows."""
+    before = _snapshot(compare_dir)
+    assert main(["compare", *TINY, *changes, "--out", str(compare_dir)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and named in lines[0], lines
+    assert "holds a comparison made with other options" in lines[0]
+    assert captured.out == ""  # refused before loading the data or training
+    assert _snapshot(compare_dir) == before
+
+
+def test_folder_without_saved_options_keeps_its_rows(
+    compare_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A comparison written before the options were saved: leaving out rows it holds is
+    refused, the same options continue it (and save them)."""
+    import shutil
+
+    from spikeforge.comparison import OPTIONS_FILE
+
+    old = tmp_path / "old"
+    shutil.copytree(compare_dir, old)
+    (old / OPTIONS_FILE).unlink()
+    assert main(["compare", *TINY, "--encodings", "latency", "--out", str(old)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "--encodings direct,latency (now latency)" in err[0]
+    assert not (old / OPTIONS_FILE).exists()
+    # the copied run folders hold finished rows of the same configuration: reused
+    assert main(["compare", *TINY, "--out", str(old)]) == 0
+    assert capsys.readouterr().out.count("not trained again") == 2
+    saved = json.loads((old / OPTIONS_FILE).read_text())
+    assert saved["encodings"] == ["direct", "latency"] and saved["decodings"] == ["ttfs"]

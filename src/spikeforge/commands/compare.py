@@ -72,7 +72,8 @@ def add_parser(subparsers: Any) -> None:
             "accuracy, macro F1, decision latency, spikes and synaptic operations per sample, "
             "and accuracy against the number of steps used. Writes comparison.json, "
             "comparison.md, accuracy_vs_steps.png and one run folder per pair (runs/) to "
-            "--out; rerunning with the same --out continues an interrupted comparison."
+            "--out; rerunning with the same --out and options continues an interrupted comparison "
+            "(other options on that folder are refused)."
         ),
         formatter_class=HelpFormatter,
     )
@@ -146,12 +147,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``spikeforge compare``."""
-    from spikeforge.comparison import compare_codings, format_table
+    from spikeforge.comparison import check_rerun, compare_codings, format_table
     from spikeforge.datasets import load_dataset
 
     config = config_from_args(args)
-    data = load_dataset(config.dataset, config.data_dir)
     pairs = list(itertools.product(args.encodings, args.decodings))
+    check_rerun(args.out, config, pairs)  # before loading the data or printing anything
+    data = load_dataset(config.dataset, config.data_dir)
     print(
         f"compare on {data.name} ({data.source}): {len(pairs)} pairs, {config.arch.value} "
         f"{list(config.hidden)}, T={config.num_steps}, {config.epochs} epochs, lr {config.lr}"
