@@ -87,3 +87,52 @@ def test_list_rejects_extra_arguments(extra: list[str], capsys: pytest.CaptureFi
     assert main(["datasets", "list", *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "list" in err[0] and "foo" in err[0], err
+
+
+def test_download_creates_a_new_data_dir_with_its_parents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--data-dir is the folder "to receive" the files: download makes it; info and verify
+    still want an existing one."""
+    need(MNIST_DIR, "MNIST copy (../shared/data/mnist)")
+    dest = tmp_path / "new" / "nested"
+    content = {f"/{f.name}": f.read_bytes() for f in MNIST_DIR.iterdir()}
+    with serve(Files(content)) as base:
+        monkeypatch.setenv("SPIKEFORGE_MIRROR", base)
+        code = main(["datasets", "download", "mnist", "--data-dir", str(dest), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.count("verified") == 4
+    assert sorted(p.name for p in dest.iterdir()) == sorted(name[1:] for name in content)
+    assert main(["datasets", "verify", "mnist", "--data-dir", str(dest)]) == 0
+    assert main(["datasets", "info", "mnist", "--data-dir", str(tmp_path / "absent")]) == 2
+    assert not (tmp_path / "absent").exists()
+
+
+@pytest.mark.parametrize("mirror", ["notaurl", "ftp://example.org/data", "http://", "/tmp/x"])
+def test_mirror_that_is_not_a_url_is_one_line_and_makes_nothing(
+    mirror: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to end in ``ValueError: unknown url type`` (a traceback)."""
+    monkeypatch.setenv("SPIKEFORGE_MIRROR", mirror)
+    dest = tmp_path / "d"
+    assert main(["datasets", "download", "fashion-mnist", "--data-dir", str(dest)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "spikeforge datasets: error: $SPIKEFORGE_MIRROR must be an http(s):// or file:// URL "
+        f"of a folder serving the official file names, got {mirror!r}; fix it or unset "
+        "SPIKEFORGE_MIRROR"
+    ]
+    assert captured.out == "" and not dest.exists()
+
+
+def test_download_refusals_make_no_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "d"
+    assert main(["datasets", "download", "digits", "--data-dir", str(dest)]) == 2
+    assert "has no download" in capsys.readouterr().err and not dest.exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["datasets", "download", "mnist", "--data-dir", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "--data-dir" in err[0] and "which is a file" in err[0]

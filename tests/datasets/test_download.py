@@ -147,3 +147,17 @@ def test_load_with_download_from_mirror(
         assert ds.y_train.bincount()[1] == 6742
         again = download_dataset("mnist", isolated_cache / "mnist", progress=False)
     assert [p.name for p in again] == [f.filename for f in OFFICIAL["mnist"]]
+
+
+def test_a_url_that_is_not_one_is_a_config_error_before_anything_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spikeforge.errors import ConfigError
+
+    remote = remote_for(b"x", "notaurl")
+    with pytest.raises(ConfigError, match="http\\(s\\):// or file:// URL"):
+        download_file(remote, tmp_path / "a", progress=False)
+    monkeypatch.setenv("SPIKEFORGE_MIRROR", "mirror.example.org")
+    with pytest.raises(ConfigError, match="SPIKEFORGE_MIRROR must be"):
+        download_dataset("mnist", tmp_path / "b", progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -48,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--data-dir", "the folder holding (or to receive) the files, or omit --data-dir"
         ),
         default=None,
-        help="folder holding (or to receive) the files",
+        help="folder holding (or, for download, to receive: created if needed) the files",
     )
     p.add_argument("--no-progress", action="store_true", help="no download progress bar")
     p.set_defaults(run=run)
@@ -112,11 +112,16 @@ def _verify(name: str, data_dir: Path | None) -> int:
     return 1 if bad else 0
 
 
-def _download(name: str, data_dir: Path | None, progress: bool) -> int:
-    from spikeforge.datasets.download import download_dataset
+def _download(name: str, data_dir: str | None, progress: bool) -> int:
+    from spikeforge.checkpoint import output_folder
+    from spikeforge.datasets.download import check_download, download_dataset
 
     dataset_info(name)  # unknown names are a ConfigError
-    dest = data_dir if data_dir is not None else dataset_cache_dir(name)
+    check_download(name)  # no download or a bad mirror: refused before any folder is made
+    if data_dir is None:
+        dest = dataset_cache_dir(name)
+    else:  # the folder "to receive" the files: made with its parents if it does not exist
+        dest = output_folder(Path(data_dir).expanduser(), "--data-dir")
     for path in download_dataset(name, dest, progress=progress):
         print(f"{path}  verified")
     return 0
@@ -124,15 +129,15 @@ def _download(name: str, data_dir: Path | None, progress: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen action; return the exit code (verify: 1 when a check fails)."""
-    data_dir = data_path(args.data_dir)
-    if args.action == "list":
-        return _list(data_dir)
-    if args.name is None:
+    if args.action != "list" and args.name is None:
         raise ConfigError(f"`spikeforge datasets {args.action}` needs a dataset name; "
                         f"accepted: {', '.join(dataset_names())}")
+    if args.action == "download":
+        return _download(args.name, args.data_dir, progress=not args.no_progress)
+    data_dir = data_path(args.data_dir)  # list, info, verify: an existing folder
+    if args.action == "list":
+        return _list(data_dir)
     if args.action == "info":
         _info(args.name, data_dir)
         return 0
-    if args.action == "verify":
-        return _verify(args.name, data_dir)
-    return _download(args.name, data_dir, progress=not args.no_progress)
+    return _verify(args.name, data_dir)

@@ -16,6 +16,7 @@ import http.client
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,7 +25,15 @@ from pathlib import Path
 from spikeforge.datasets.sources import OFFICIAL, RemoteFile, describe_file, file_digest
 from spikeforge.errors import ConfigError, DataError
 
-__all__ = ["MIRROR_VAR", "download_dataset", "download_file", "source_url", "verify_file"]
+__all__ = [
+    "MIRROR_VAR",
+    "check_download",
+    "download_dataset",
+    "download_file",
+    "mirror_url",
+    "source_url",
+    "verify_file",
+]
 
 #: Environment variable: base URL of a mirror serving the official file names.
 MIRROR_VAR = "SPIKEFORGE_MIRROR"
@@ -37,9 +46,34 @@ _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError, Ti
 ProgressFn = Callable[[int, int | None], None]
 
 
+def _is_url(text: str) -> bool:
+    """An ``http(s)://host/...`` or ``file:///...`` URL (what ``urlopen`` fetches)."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme in ("http", "https"):
+        return bool(parts.netloc)
+    return parts.scheme == "file" and bool(parts.path)
+
+
+def mirror_url() -> str | None:
+    """``$SPIKEFORGE_MIRROR`` (``None`` when unset or empty), checked to be a URL.
+
+    Raises:
+        ConfigError: it is set but not an http(s):// or file:// URL.
+    """
+    mirror = os.environ.get(MIRROR_VAR, "").strip()
+    if not mirror:
+        return None
+    if not _is_url(mirror):
+        raise ConfigError(
+            f"${MIRROR_VAR} must be an http(s):// or file:// URL of a folder serving the "
+            f"official file names, got {mirror!r}; fix it or unset {MIRROR_VAR}"
+        )
+    return mirror
+
+
 def source_url(remote: RemoteFile) -> str:
     """The URL to fetch ``remote`` from: ``$SPIKEFORGE_MIRROR/<filename>`` or the official URL."""
-    mirror = os.environ.get(MIRROR_VAR)
+    mirror = mirror_url()
     return f"{mirror.rstrip('/')}/{remote.filename}" if mirror else remote.url
 
 
@@ -131,6 +165,8 @@ def download_file(
     if attempts < 1:
         raise ConfigError(f"attempts must be >= 1, got {attempts}")
     url = url or source_url(remote)
+    if not _is_url(url):
+        raise ConfigError(f"cannot download from {url!r}: give an http(s):// or file:// URL")
     dest_dir.mkdir(parents=True, exist_ok=True)
     part = dest_dir / f"{remote.filename}.part"
     hint = f"download {remote.url} by hand and put it at {dest_dir}: {describe_file(remote)}"
@@ -167,6 +203,16 @@ def download_file(
     return final
 
 
+def check_download(name: str) -> None:
+    """Raise ``ConfigError`` (before anything is written) when dataset ``name`` has no
+    official download or ``$SPIKEFORGE_MIRROR`` is not a URL."""
+    if name not in OFFICIAL:
+        raise ConfigError(
+            f"dataset {name!r} has no download; downloadable: {', '.join(sorted(OFFICIAL))}"
+        )
+    mirror_url()
+
+
 def download_dataset(name: str, dest_dir: Path, *, progress: bool = True) -> list[Path]:
     """Download every official file of dataset ``name`` into ``dest_dir``; skip verified ones.
 
@@ -176,10 +222,7 @@ def download_dataset(name: str, dest_dir: Path, *, progress: bool = True) -> lis
     Raises:
         ConfigError: ``name`` has no official download. DataError: as :func:`download_file`.
     """
-    if name not in OFFICIAL:
-        raise ConfigError(
-            f"dataset {name!r} has no download; downloadable: {', '.join(sorted(OFFICIAL))}"
-        )
+    check_download(name)
     paths = []
     for remote in OFFICIAL[name]:
         final = dest_dir / remote.filename
