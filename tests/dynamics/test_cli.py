@@ -278,3 +278,53 @@ def test_voltage_figure_y_axis_has_its_unit(
     monkeypatch.setattr(Figure, "savefig", spy)
     assert main(["simulate", model, "--duration", "5", "--out", str(tmp_path / model)]) == 0
     assert labels["voltage.png"][0] == label
+
+
+def _save_npy(array: np.ndarray, allow_pickle: bool = False):
+    def write(path: Path) -> None:
+        np.save(path, array, allow_pickle=allow_pickle)
+
+    return write
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "needle"),
+    [
+        ("s.npy", _save_npy(np.array(["1.0", "2.0"] * 600)), "must hold numbers"),
+        ("o.npy", _save_npy(np.array([1.0, "x", None] * 400, dtype=object), True),
+         "must hold numbers"),
+        ("c.npy", _save_npy(np.ones(1200, dtype=complex)), "got complex numbers"),
+        ("t.npy", lambda p: p.write_text("not an array"), "must hold numbers"),
+        ("t.csv", lambda p: p.write_text("1\n" * 5 + "abc\n" + "1\n" * 1200), "must hold numbers"),
+        ("e.npy", _save_npy(np.array([])), "is empty"),
+        ("e2.npy", _save_npy(np.zeros((1200, 0))), "is empty"),
+        ("x3.npy", _save_npy(np.zeros((1200, 2, 2))), "3-D array"),
+        ("z.npy", _save_npy(np.array(3.0)), "0-D array"),
+        ("nan.npy", _save_npy(np.r_[np.ones(7), np.nan, np.ones(1200)]), "row 7, column 0"),
+        ("inf.npy", _save_npy(np.r_[np.ones(1200), -np.inf]), "NaN or infinite"),
+        ("dir", lambda p: p.mkdir(), "is a folder"),
+    ],
+)
+def test_bad_stimulus_file_is_one_line_and_writes_nothing(
+    name: str, write, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file of strings used to end in ``ValueError: could not convert string to float``, a
+    folder was said not to exist."""
+    path = tmp_path / name
+    write(path)
+    out = tmp_path / "out"
+    code = main(["simulate", "hh", "--stimulus", "file", "--stimulus-file", str(path),
+                 "--duration", "10", "--dt", "0.01", "--out", str(out)])
+    assert code == 2
+    line = _one_error_line(capsys, str(path))
+    assert needle in line and line.startswith("spikeforge simulate: error: stimulus file ")
+    assert not out.exists()
+
+
+def test_two_column_stimulus_file_simulates_two_neurons(tmp_path: Path) -> None:
+    path = tmp_path / "two.npy"
+    np.save(path, np.stack([np.full(100, 0.5), np.zeros(100)], axis=1).astype(np.float32))
+    out = tmp_path / "o"
+    assert main(["simulate", "fhn", "--stimulus", "file", "--stimulus-file", str(path),
+                 "--duration", "10", "--dt", "0.1", "--out", str(out), "--no-figures"]) == 0
+    assert np.load(out / "traces.npz")["current"].shape == (100, 2)

@@ -335,11 +335,19 @@ def _figures(kind: ModelKind, spec: ModelSpec, traj: Trajectory, params: Any,
     return paths
 
 
+def _make_out(args: argparse.Namespace) -> None:
+    """Create --out once every input is checked (a refusal writes nothing) and before
+    simulating (a bad --out fails at once)."""
+    if args.out is not None:
+        output_folder(args.out)
+
+
 def _run_fi(args: argparse.Namespace, kind: ModelKind, spec: ModelSpec, params: Any,
             method: Method, dt: float, duration: float) -> int:
     start, step, count = _fi_range(args.fi_curve)
     state_size = spec.initial_state(params, 1, torch.float64).shape[1]
     _check_size(n_steps(duration, dt), count, state_size, "--fi-curve")
+    _make_out(args)
     currents = start + step * torch.arange(count, dtype=torch.float64)
     system = spec.system(params)
     y0 = spec.initial_state(params, currents.numel(), torch.float64)
@@ -379,8 +387,6 @@ def run(args: argparse.Namespace) -> int:
     steps = n_steps(duration, dt)
     if steps < 1:
         raise ConfigError(f"--duration {duration:g} is shorter than one step of --dt {dt:g}")
-    if args.out is not None:
-        output_folder(args.out)  # before simulating: a bad --out fails at once
     _check_times(args, duration)
     if args.fi_curve is not None:
         return _run_fi(args, kind, spec, params, method, dt, duration)
@@ -391,6 +397,7 @@ def run(args: argparse.Namespace) -> int:
         _check_size(steps, 1, state_size, "--current")
     current = _build_current(args, spec, steps, dt)
     _check_size(steps, current.shape[1], state_size, "--stimulus-file")
+    _make_out(args)
     system = spec.system(params)
     y0 = spec.initial_state(params, current.shape[1], torch.float64)
     with torch.no_grad():

@@ -58,26 +58,54 @@ def noisy(
 def from_file(path: Path, steps: int | None) -> torch.Tensor:
     """Samples from a ``.npy`` file or a text/CSV file (one row per step, one column per
     neuron, ``#`` comments): ``[T, B]`` float64. With ``steps`` given, the file must hold at
-    least that many rows and the first ``steps`` are used."""
+    least that many rows and the first ``steps`` are used.
+
+    Raises:
+        DataError: one line when the path is missing or a folder, the file cannot be read,
+            holds anything but numbers (strings, objects), is empty, is not 1-D or 2-D, holds
+            NaN or infinity, or has fewer than ``steps`` rows.
+    """
+    if path.is_dir():
+        raise DataError(f"stimulus file {path} is a folder; pass a .npy or .csv file inside it")
     if not path.is_file():
         raise DataError(f"stimulus file {path} does not exist; pass an existing .npy/.csv file")
+    numbers = "must hold numbers, one row per step and one column per neuron"
     try:
         if path.suffix == ".npy":
-            data = np.load(path)
+            data = np.load(path, allow_pickle=False)
         else:
             with warnings.catch_warnings():  # an empty file: numpy warns, the check below says it
                 warnings.simplefilter("ignore", UserWarning)
                 data = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
-    except (ValueError, OSError) as exc:
+    except Exception as exc:  # any reader failure means a file that is not a table of numbers
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0].split("; ")[0]
+        if "pickle" in detail:  # an object array, or not an .npy file at all
+            detail = "Python objects, or not a NumPy .npy file; save a numeric array with np.save"
+        raise DataError(f"stimulus file {path} {numbers} ({detail[:120].rstrip('.')})") from None
+    if not isinstance(data, np.ndarray):  # an .npz archive: np.load gives a mapping
+        raise DataError(f"stimulus file {path} {numbers}; save one array with np.save (.npy)")
+    if data.dtype.kind not in "biuf":
+        what = {"U": "text", "S": "bytes", "O": "Python objects", "c": "complex numbers"}
         raise DataError(
-            f"stimulus file {path} is not numeric ({exc}); write one row per step"
-        ) from None
-    data = np.asarray(data, dtype=np.float64)
-    data = data.reshape(-1, 1) if data.ndim == 1 else data
-    if data.ndim != 2 or data.shape[0] == 0 or not np.isfinite(data).all():
+            f"stimulus file {path} {numbers}, got {what.get(data.dtype.kind, 'values')} "
+            f"(dtype {data.dtype})"
+        )
+    if data.ndim not in (1, 2):
         raise DataError(
-            f"stimulus file {path} must hold a finite [steps, neurons] table, got shape "
-            f"{list(data.shape)}"
+            f"stimulus file {path} holds a {data.ndim}-D array of shape {list(data.shape)}; "
+            "it must be 1-D (one neuron) or 2-D [steps, neurons]"
+        )
+    if data.size == 0:
+        raise DataError(
+            f"stimulus file {path} is empty (shape {list(data.shape)}); it {numbers}"
+        )
+    data = data.astype(np.float64).reshape(data.shape[0], -1)
+    bad = ~np.isfinite(data)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise DataError(
+            f"stimulus file {path} holds {int(bad.sum())} NaN or infinite value(s), the first "
+            f"at row {row}, column {col}; every sample must be a finite number"
         )
     if steps is not None:
         if data.shape[0] < steps:
