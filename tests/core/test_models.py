@@ -70,8 +70,14 @@ def test_cnn_composition_halves_the_image_per_block():
 
 
 def test_cnn_rejects_images_too_small_for_its_pooling():
-    with pytest.raises(ConfigError, match=r"at least 4 pixels a side, got 3x3"):
+    with pytest.raises(ConfigError) as info:
         spiking_cnn((1, 3, 3), 10, channels=(4, 8))
+    assert str(info.value) == (
+        "--channels 4,8: 2 conv blocks each halve the image side, so they need images of at "
+        "least 4x4 pixels, but these are 3x3; give at most 1 block, e.g. --channels 4"
+    )
+    with pytest.raises(ConfigError, match=r"at least 2x2 pixels, but these are 1x5; use --arch"):
+        spiking_cnn((1, 1, 5), 10, channels=(4,))
 
 
 @pytest.mark.parametrize("arch", list(Arch))

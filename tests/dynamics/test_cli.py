@@ -328,3 +328,41 @@ def test_two_column_stimulus_file_simulates_two_neurons(tmp_path: Path) -> None:
     assert main(["simulate", "fhn", "--stimulus", "file", "--stimulus-file", str(path),
                  "--duration", "10", "--dt", "0.1", "--out", str(out), "--no-figures"]) == 0
     assert np.load(out / "traces.npz")["current"].shape == (100, 2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["--current", "1e300"], "--current"),
+        (["--current", "5,-1e7"], "--current"),
+        (["--fi-curve", "0:1e7:5e6"], "--fi-curve"),
+    ],
+)
+def test_diverging_huge_current_names_the_current_not_dt(
+    argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to say "use a smaller dt or another method"."""
+    assert main(["simulate", "hh", "--duration", "1", *argv]) == 2
+    line = _one_error_line(capsys, option)
+    assert line.startswith(f"spikeforge simulate: error: {option}: a current of ")
+    assert "is too large for Hodgkin-Huxley" in line and "within +-10000 uA/cm2" in line
+
+
+def test_diverging_ordinary_current_still_blames_dt(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "hh", "--method", "euler", "--dt", "0.5", "--duration", "50"]) == 2
+    assert "use a smaller dt" in _one_error_line(capsys, "dt")
+
+
+@pytest.mark.parametrize(
+    ("spec", "asked"),
+    [("0:1000000:1", "1,000,001"), ("0:2000:0.001", "2,000,001"),
+     ("0:1e9:1e-9", "about 1e+18"), ("0:1e300:1e-300", "more than 1e+308")],
+)
+def test_fi_curve_too_many_currents_says_how_many_and_the_limit(
+    spec: str, asked: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "hh", "--fi-curve", spec]) == 2
+    assert _one_error_line(capsys, "--fi-curve") == (
+        f"spikeforge simulate: error: --fi-curve {spec} asks for {asked} currents; at most "
+        "1,000,000 are simulated at once; use a larger STEP or a narrower START:STOP"
+    )

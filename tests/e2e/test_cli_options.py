@@ -156,3 +156,19 @@ def test_as_typed() -> None:
     assert as_typed(Colour.BLUE) == "blue"
     assert as_typed((128, 64)) == "128,64" and as_typed([3]) == "3"
     assert as_typed(0.005) == "0.005" and as_typed("digits") == "digits"
+
+
+def test_too_many_conv_blocks_names_channels_and_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to say "spiking_cnn: 5 pooling blocks need ..." without naming --channels."""
+    code, _, err = run_cli(
+        ["train", "--channels", "3,3,3,3,3", "--no-progress", "--out", str(tmp_path / "r")],
+        capsys,
+    )
+    assert code == 2
+    assert err.splitlines() == [
+        "spikeforge train: error: --channels 3,3,3,3,3: 5 conv blocks each halve the image "
+        "side, so they need images of at least 32x32 pixels, but these are 8x8; give at most 3 "
+        "blocks, e.g. --channels 3,3,3"
+    ]

@@ -4,10 +4,12 @@ traces (CSV, NPZ), figures and ``summary.json``; or an f-I curve with ``--fi-cur
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ from spikeforge.dynamics.spikes import (
     spike_count,
 )
 from spikeforge.dynamics.stimulus import StimulusKind
-from spikeforge.errors import ConfigError
+from spikeforge.errors import ConfigError, SimulationError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -140,13 +142,18 @@ def _fi_range(text: str) -> tuple[float, float, int]:
     start, stop, step = (_floats(x, "--fi-curve")[0] for x in parts)
     if step <= 0 or stop < start:
         raise ConfigError(f"--fi-curve needs STEP > 0 and STOP >= START, got {text!r}")
-    count = (stop - start) / step + 1e-9
-    if not count < _MAX_NEURONS:
+    span = (stop - start) / step + 1e-9  # START, START + STEP, ... up to STOP inclusive
+    count = math.floor(span) + 1 if math.isfinite(span) else math.inf
+    if count > _MAX_NEURONS:
+        asked = (
+            f"{count:,}" if count < 1e15 else f"about {count:.3g}" if count < math.inf
+            else "more than 1e+308"
+        )  # fmt: skip
         raise ConfigError(
-            f"--fi-curve {text} asks for {count:.3g} currents, more than {_MAX_NEURONS:,}; "
-            f"use a larger STEP or a narrower START:STOP"
+            f"--fi-curve {text} asks for {asked} currents; at most {_MAX_NEURONS:,} are "
+            f"simulated at once; use a larger STEP or a narrower START:STOP"
         )
-    return start, step, math.floor(count) + 1
+    return start, step, int(count)
 
 
 # Sanity bounds checked before anything is allocated (a huge --duration or a tiny --dt would
@@ -335,6 +342,32 @@ def _figures(kind: ModelKind, spec: ModelSpec, traj: Trajectory, params: Any,
     return paths
 
 
+#: A current beyond this many times the model's default (or 1, if larger) is taken to be
+#: what made a diverging simulation diverge, rather than --dt or --method.
+_LARGE_CURRENT = 1000.0
+
+
+@contextlib.contextmanager
+def _blame_large_current(spec: ModelSpec, current: torch.Tensor, option: str) -> Iterator[None]:
+    """Turn a diverged simulation (``SimulationError``, which suggests a smaller dt) into a
+    one-line error naming ``option`` when the current is far outside the model's range."""
+    try:
+        yield
+    except SimulationError as exc:
+        peak = float(current.abs().max()) if current.numel() else 0.0
+        bound = _LARGE_CURRENT * max(1.0, abs(spec.current))
+        if not peak > bound:
+            raise
+        unit = spec.current_unit
+        model, _, what = str(exc).partition(": ")  # "<model>: the state became ... at t = ..."
+        where = what.split(" with method")[0]
+        raise ConfigError(
+            f"{option}: a current of {peak:.3g} {unit} is too large for {model} "
+            f"({where}); use currents within +-{bound:g} {unit} (the default is "
+            f"{spec.current:g}), or, if this current is meant, a smaller --dt"
+        ) from None
+
+
 def _make_out(args: argparse.Namespace) -> None:
     """Create --out once every input is checked (a refusal writes nothing) and before
     simulating (a bad --out fails at once)."""
@@ -351,7 +384,8 @@ def _run_fi(args: argparse.Namespace, kind: ModelKind, spec: ModelSpec, params: 
     currents = start + step * torch.arange(count, dtype=torch.float64)
     system = spec.system(params)
     y0 = spec.initial_state(params, currents.numel(), torch.float64)
-    curve: FICurve = fi_curve(system, y0, currents, duration, dt, method, args.settle)
+    with _blame_large_current(spec, currents, "--fi-curve"):
+        curve: FICurve = fi_curve(system, y0, currents, duration, dt, method, args.settle)
     onset = onset_current(curve)
     print(f"{kind.value} f-I curve ({method.value}, dt={dt:g}, duration={duration:g}):")
     for c, r in zip(curve.currents.tolist(), curve.rates_hz.tolist(), strict=True):
@@ -400,7 +434,8 @@ def run(args: argparse.Namespace) -> int:
     _make_out(args)
     system = spec.system(params)
     y0 = spec.initial_state(params, current.shape[1], torch.float64)
-    with torch.no_grad():
+    option = "--stimulus-file" if args.stimulus_file is not None else "--current"
+    with torch.no_grad(), _blame_large_current(spec, current, option):
         traj = simulate(system, y0, current, dt, method)
     sp = traj.spikes
     per_neuron = [t.tolist() for t in sp.per_neuron()]

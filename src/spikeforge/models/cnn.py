@@ -33,9 +33,18 @@ def spiking_cnn(
         raise ConfigError("spiking_cnn: channels must name at least one conv block, got none")
     c, h, w = (int(v) for v in input_shape)
     if min(h, w) < 2 ** len(channels):
+        fits = min(h, w).bit_length() - 1  # blocks that halve the side down to >= 1 pixel
+        given = ",".join(str(int(v)) for v in channels)
+        fix = (
+            f"give at most {fits} block{'s' if fits != 1 else ''}, e.g. --channels "
+            + ",".join(str(int(v)) for v in channels[:fits])
+            if fits
+            else "use --arch mlp"
+        )
         raise ConfigError(
-            f"spiking_cnn: {len(channels)} pooling blocks need images of at least "
-            f"{2 ** len(channels)} pixels a side, got {h}x{w}"
+            f"--channels {given}: {len(channels)} conv blocks each halve the image side, so "
+            f"they need images of at least {2 ** len(channels)}x{2 ** len(channels)} pixels, "
+            f"but these are {h}x{w}; {fix}"
         )
     layers: list = []
     for out_c in channels:
