@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from spikeforge import __version__
-from spikeforge.errors import SpikeforgeError
+from spikeforge.errors import SpikeforgeError, SpikeforgeWarning
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("train", "eval", "compare", "simulate", "datasets")
@@ -50,7 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version and usage errors
         return int(exc.code) if isinstance(exc.code, int) else 2
     try:
-        return int(args.run(args))
+        with warnings.catch_warnings():  # restores the caller's filters and showwarning
+            warnings.simplefilter("always", SpikeforgeWarning)
+            warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
+            return int(args.run(args))
     except SpikeforgeError as exc:
         print(f"spikeforge {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -67,6 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"spikeforge {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line_warnings(command: str, show: Any) -> Any:
+    """A ``warnings.showwarning`` that prints a :class:`SpikeforgeWarning` as one line
+    ``spikeforge COMMAND: warning: ...`` on stderr and hands other warnings to ``show``."""
+
+    def showwarning(message: Any, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        if issubclass(category, SpikeforgeWarning):
+            print(f"spikeforge {command}: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *rest, **kw)
+
+    return showwarning
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:

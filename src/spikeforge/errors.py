@@ -1,7 +1,8 @@
 """One exception family for spikeforge.
 
 Every message is a single line that says what was wrong, what was expected and how
-to fix it. The CLI turns any :class:`SpikeforgeError` into that line and exit code 2.
+to fix it. The CLI turns any :class:`SpikeforgeError` into that line and exit code 2, and
+any :class:`SpikeforgeWarning` into one ``warning:`` line on stderr.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "SilentNetworkWarning",
     "SimulationError",
     "SpikeforgeError",
+    "SpikeforgeWarning",
     "StateError",
 ]
 
@@ -38,3 +41,12 @@ class StateError(SpikeforgeError, ValueError):
 
 class SimulationError(SpikeforgeError, ArithmeticError):
     """A numerical simulation diverged (NaN or infinity)."""
+
+
+class SpikeforgeWarning(UserWarning):
+    """Base class of spikeforge's warnings: something legal but almost surely unintended.
+    The CLI prints each as one line (``spikeforge COMMAND: warning: ...``) and goes on."""
+
+
+class SilentNetworkWarning(SpikeforgeWarning):
+    """A training epoch in which the network produced no output spikes at all."""

@@ -7,7 +7,9 @@ reuse them. :mod:`spikeforge.experiment` strings them together with checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,7 @@ from torch import Tensor
 from spikeforge.coding import decide, loss_for, readout_for, run_encoded
 from spikeforge.config import TrainConfig
 from spikeforge.datasets import ImageDataset
-from spikeforge.errors import ConfigError, SpikeforgeError
+from spikeforge.errors import ConfigError, SilentNetworkWarning, SpikeforgeError
 from spikeforge.metrics import SpikeCounter
 from spikeforge.models import build_model
 from spikeforge.network import Sequential
@@ -165,6 +167,10 @@ def train_epoch(
 
     Raises:
         NonFiniteLossError: the loss was NaN or infinite (the step is not applied).
+
+    Warns:
+        SilentNetworkWarning: after epoch 1, when the output layer (for a membrane read-out:
+            every hidden layer) emitted no spike at all.
     """
     model.train()
     loss_fn = loss_for(config.decoding)
@@ -172,25 +178,42 @@ def train_epoch(
     total_loss = 0.0
     correct = 0
     seen = 0
-    for step, idx in enumerate(_batches(len(data), config.batch_size, order), start=1):
-        x, y = data.x[idx], data.y[idx]
-        out = run_encoded(model, x, config.encoding, config.num_steps, encode)
-        loss = loss_fn(out, y)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise NonFiniteLossError(
-                f"loss became {value} at epoch {epoch}, step {step}; lower --lr or check the "
-                "input data (the last good checkpoint is kept)"
+    out_spikes = 0.0
+    spiking_out = bool(model[-1].spiking)  # type: ignore[union-attr]
+    watch_hidden = epoch == 1 and not spiking_out
+    with SpikeCounter(model) if watch_hidden else contextlib.nullcontext() as hidden:
+        for step, idx in enumerate(_batches(len(data), config.batch_size, order), start=1):
+            x, y = data.x[idx], data.y[idx]
+            out = run_encoded(model, x, config.encoding, config.num_steps, encode)
+            loss = loss_fn(out, y)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"loss became {value} at epoch {epoch}, step {step}; lower --lr or check "
+                    "the input data (the last good checkpoint is kept)"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += value * len(idx)
+            with torch.no_grad():
+                correct += int((decide(config.decoding, out).prediction == y).sum())
+                if epoch == 1 and spiking_out:
+                    out_spikes += float(out.detach().sum())
+            seen += len(idx)
+            if on_batch is not None:
+                on_batch(seen, total_loss / seen, correct / seen)
+    if epoch == 1 and seen:
+        silent = sum(hidden.counts().values()) == 0 if watch_hidden else out_spikes == 0
+        if silent:
+            warnings.warn(
+                f"epoch 1: the {'hidden layers' if watch_hidden else 'output layer'} emitted no "
+                f"spikes at all, so the network cannot learn; lower --threshold (now "
+                f"{config.threshold:g}) or raise --beta (now {config.beta:g}), or check the "
+                "input scale",
+                SilentNetworkWarning,
+                stacklevel=2,
             )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total_loss += value * len(idx)
-        with torch.no_grad():
-            correct += int((decide(config.decoding, out).prediction == y).sum())
-        seen += len(idx)
-        if on_batch is not None:
-            on_batch(seen, total_loss / seen, correct / seen)
     return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1)}
 
 

@@ -508,3 +508,34 @@ def test_parser_records_exactly_the_options_given() -> None:
     )
     assert (args.hidden, args.no_progress) == ((8, 4), True)
     assert getattr(parser.parse_args(["train"]), GIVEN) == ()  # the default is not shared
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        (["--threshold", "1e6"], "output layer"),
+        (["--beta", "0"], "output layer"),
+        (["--threshold", "1e6", "--decoding", "membrane"], "hidden layers"),
+    ],
+)
+def test_silent_network_gets_one_warning_line_after_epoch_1(
+    extra: list[str], where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Zero spikes are legal (no error), but a run that cannot learn says so once."""
+    argv = ["train", *TINY, "--epochs", "2", "--out", str(tmp_path / "run"), *extra]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert warnings == [
+        f"spikeforge train: warning: epoch 1: the {where} emitted no spikes at all, so the "
+        f"network cannot learn; lower --threshold (now {1e6 if '1e6' in extra else 1:g}) or "
+        f"raise --beta (now {0 if '0' in extra else 0.9:g}), or check the input scale"
+    ]
+    assert "epoch   2/2" in out  # training went on
+
+
+def test_a_spiking_network_gets_no_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "r")], capsys)
+    assert code == 0 and "warning" not in err

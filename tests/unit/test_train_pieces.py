@@ -86,3 +86,25 @@ def test_learnable_parameters_shared_or_per_neuron() -> None:
     assert per[2].beta_logit.shape == (7,) and per[2].threshold_raw.shape == (7,)
     assert per[4].beta.shape == (10,)
     assert torch.allclose(per[2].beta, torch.full((7,), 0.9))
+
+
+def test_train_epoch_warns_once_when_the_output_is_silent() -> None:
+    import warnings
+
+    from spikeforge.errors import SilentNetworkWarning
+    from spikeforge.train import Split, optimizer_for, train_epoch
+
+    config = TrainConfig(arch=Arch.MLP, hidden=(8,), num_steps=3, batch_size=4, threshold=1e6)
+    model = make_model(config, (1, 4, 4), 3)
+    data = Split(torch.rand(8, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))
+    opt, _ = optimizer_for(model, config)
+
+    def epoch(n: int) -> None:
+        train_epoch(model, data, config, opt, shuffle=torch.Generator().manual_seed(0),
+                    encode=torch.Generator().manual_seed(1), epoch=n)
+
+    with pytest.warns(SilentNetworkWarning, match="output layer emitted no spikes"):
+        epoch(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        epoch(2)  # only after the first epoch
