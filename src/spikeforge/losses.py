@@ -65,8 +65,43 @@ __all__ = [
 ]
 
 
+def _checked_target(name: str, out: Tensor, target: Tensor) -> Tensor:
+    """``target`` as int64 after checking it against ``out [T, B, C]``: one integer class
+    index in ``[0, C)`` per sample of the batch. Raises ``ConfigError`` naming ``name``."""
+    if not isinstance(out, Tensor) or out.dim() != 3 or out.shape[0] == 0:
+        got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ConfigError(f"{name}: the output must be a [T, B, C] tensor with T >= 1, got {got}")
+    _, batch, classes = out.shape
+    if not isinstance(target, Tensor):
+        raise ConfigError(
+            f"{name}: target must be a tensor of class indices, got {type(target).__name__}"
+        )
+    if target.dtype.is_floating_point or target.dtype.is_complex or target.dtype == torch.bool:
+        raise ConfigError(
+            f"{name}: target must hold integer class indices, got dtype {target.dtype}; "
+            "pass e.g. target.long()"
+        )
+    if target.dim() != 1 or target.shape[0] != batch:
+        raise ConfigError(
+            f"{name}: target has shape {list(target.shape)} but the output [T, B, C] = "
+            f"{list(out.shape)} has a batch of {batch}; pass one class index per sample, "
+            f"shape [{batch}]"
+        )
+    if batch == 0:
+        raise ConfigError(f"{name}: the batch is empty (output shape {list(out.shape)})")
+    low, high = int(target.min()), int(target.max())
+    if low < 0 or high >= classes:
+        bad = low if low < 0 else high
+        raise ConfigError(
+            f"{name}: target holds class {bad}, outside [0, {classes}) for an output of "
+            f"{classes} classes; targets must be class indices 0..{classes - 1}"
+        )
+    return target.long()
+
+
 def count_cross_entropy(spikes: Tensor, target: Tensor) -> Tensor:
     """Cross-entropy with the spike counts ``[B, C]`` as logits; mean over the batch."""
+    target = _checked_target("count_cross_entropy", spikes, target)
     return F.cross_entropy(spikes.sum(0), target)
 
 
@@ -90,6 +125,7 @@ def count_mse(
     for name, value in (("correct_rate", correct_rate), ("incorrect_rate", incorrect_rate)):
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"count_mse: {name} must lie in [0, 1], got {value!r}")
+    target = _checked_target("count_mse", spikes, target)
     rates = spikes.sum(0) / spikes.shape[0]
     one_hot = F.one_hot(target, rates.shape[-1]).to(rates.dtype)
     goal = incorrect_rate + (correct_rate - incorrect_rate) * one_hot
@@ -118,6 +154,7 @@ def ttfs_cross_entropy(spikes: Tensor, target: Tensor, *, temperature: float = 1
             one unit of logit.
     """
     _check_temperature("ttfs_cross_entropy", temperature)
+    target = _checked_target("ttfs_cross_entropy", spikes, target)
     return F.cross_entropy(-soft_first_spike_time(spikes) / temperature, target)
 
 
@@ -157,6 +194,7 @@ def isi_cross_entropy(spikes: Tensor, target: Tensor, *, temperature: float = 1.
         temperature: in steps (> 0).
     """
     _check_temperature("isi_cross_entropy", temperature)
+    target = _checked_target("isi_cross_entropy", spikes, target)
     isi = soft_first_isi(spikes)
     first = soft_first_spike_time(spikes)
     return F.cross_entropy(-isi / temperature, target) + F.cross_entropy(
@@ -173,6 +211,7 @@ def membrane_cross_entropy(
         membrane: ``[T, B, C]`` non-spiking readout. target: int64 ``[B]``.
         reduce: :class:`~spikeforge.decode.MembraneReduce`.
     """
+    target = _checked_target("membrane_cross_entropy", membrane, target)
     logits = membrane.amax(0) if reduce is MembraneReduce.MAX else membrane.mean(0)
     return F.cross_entropy(logits, target)
 
@@ -192,6 +231,7 @@ def tet_loss(
     """
     if not 0.0 <= mse_weight <= 1.0:
         raise ConfigError(f"tet_loss: mse_weight must lie in [0, 1], got {mse_weight!r}")
+    target = _checked_target("tet_loss", outputs, target)
     num_steps, batch, classes = outputs.shape[0], outputs.shape[1], outputs.shape[-1]
     flat = outputs.reshape(num_steps * batch, classes)
     ce = F.cross_entropy(flat, target.repeat(num_steps))

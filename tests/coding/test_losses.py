@@ -154,3 +154,62 @@ def test_loss_argument_errors() -> None:
         losses.count_mse(s, y, correct_rate=1.5)
     with pytest.raises(ConfigError, match="mse_weight"):
         losses.tet_loss(s, y, mse_weight=2.0)
+
+
+ALL_LOSSES: list[tuple[str, Callable[..., torch.Tensor]]] = [
+    ("count_cross_entropy", losses.count_cross_entropy),
+    ("count_mse", losses.count_mse),
+    ("ttfs_cross_entropy", losses.ttfs_cross_entropy),
+    ("isi_cross_entropy", losses.isi_cross_entropy),
+    ("membrane_cross_entropy", losses.membrane_cross_entropy),
+    ("tet_loss", losses.tet_loss),
+]
+LOSS_IDS = [name for name, _ in ALL_LOSSES]
+
+
+@pytest.mark.parametrize(("name", "loss"), ALL_LOSSES, ids=LOSS_IDS)
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (torch.tensor([0, 3, 1]), "target holds class 3, outside [0, 3) for an output of 3 "
+         "classes; targets must be class indices 0..2"),
+        (torch.tensor([0, -1, 1]), "target holds class -1, outside [0, 3)"),
+        (torch.tensor([0, 1]), "target has shape [2] but the output [T, B, C] = [4, 3, 3] has "
+         "a batch of 3; pass one class index per sample, shape [3]"),
+        (torch.tensor([[0, 1, 2]]), "target has shape [1, 3] but the output"),
+        (torch.tensor([0.0, 1.0, 2.0]), "target must hold integer class indices, got dtype "
+         "torch.float32; pass e.g. target.long()"),
+        (torch.tensor([True, False, True]), "target must hold integer class indices, got "
+         "dtype torch.bool"),
+    ],
+)
+def test_bad_targets_are_config_errors_naming_the_loss(
+    name: str, loss: Callable[..., torch.Tensor], target: torch.Tensor, message: str
+) -> None:
+    """They used to be torch's IndexError / ValueError / RuntimeError."""
+    out = torch.rand(4, 3, 3)
+    with pytest.raises(ConfigError) as info:
+        loss(out, target)
+    assert str(info.value).startswith(f"{name}: {message}")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("name", "loss"), ALL_LOSSES, ids=LOSS_IDS)
+def test_bad_output_shapes_and_empty_batches_are_config_errors(
+    name: str, loss: Callable[..., torch.Tensor]
+) -> None:
+    with pytest.raises(ConfigError, match=rf"^{name}: the output must be a \[T, B, C\] tensor"):
+        loss(torch.rand(4, 3), torch.tensor([0, 1, 2, 0]))
+    with pytest.raises(ConfigError, match=rf"^{name}: the batch is empty"):
+        loss(torch.rand(4, 0, 3), torch.zeros(0, dtype=torch.long))
+
+
+@pytest.mark.parametrize(("name", "loss"), ALL_LOSSES, ids=LOSS_IDS)
+def test_any_integer_target_dtype_gives_the_int64_result(
+    name: str, loss: Callable[..., torch.Tensor]
+) -> None:
+    out = torch.rand(4, 3, 3, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([2, 0, 1])
+    expected = loss(out, target)
+    for dtype in (torch.int32, torch.int16, torch.uint8):
+        assert torch.equal(loss(out, target.to(dtype)), expected)
