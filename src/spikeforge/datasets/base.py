@@ -65,6 +65,17 @@ class ImageDataset:
         """Number of classes."""
         return len(self.class_names)
 
+    def __repr__(self) -> str:
+        """Name, classes, split sizes and image shape, source: never the tensors themselves."""
+        shape = "x".join(str(v) for v in self.input_shape)
+        test = "none" if self.y_test is None else f"{len(self.y_test):,}"
+        events = "" if self.events is None else ", events=yes"
+        return (
+            f"ImageDataset(name={self.name!r}, classes={self.num_classes}, "
+            f"train={len(self.y_train):,}, test={test}, image={shape} "
+            f"{str(self.x_train.dtype).removeprefix('torch.')}, source={self.source!r}{events})"
+        )
+
     def __post_init__(self) -> None:
         if self.x_train.dtype != torch.float32 or self.x_train.dim() != 4:
             raise DataError(
