@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from spikeforge.errors import CheckpointError, ConfigError
+from spikeforge.errors import CheckpointError
+from spikeforge.runfolder import output_folder  # re-exported: it lived here first
 
 __all__ = [
     "FORMAT",
@@ -31,36 +32,18 @@ FORMAT = "spikeforge-checkpoint"
 VERSION = 1
 
 
-def output_folder(path: str | Path, option: str = "--out") -> Path:
-    """Create the folder ``path`` (and its parents) if needed and return it.
+def atomic_write_bytes(path: Path, write: Any) -> None:
+    """Call ``write(file_object)`` on a temp file next to ``path``, fsync, rename over ``path``.
 
     Raises:
-        ConfigError: one line naming ``option`` when it is a file, lies inside a file, or
-            cannot be created (no permission, read-only or virtual file system).
+        CheckpointError: writing failed (disk full, read-only, I/O error): one line naming the
+            file and the reason; the temp file is removed and a previous ``path`` is intact.
     """
-    folder = Path(path)
-    for p in (folder, *folder.parents):
-        if p.exists():
-            if not p.is_dir():
-                what = "is a file" if p == folder else f"is inside {p}, which is a file"
-                raise ConfigError(
-                    f"{option} {str(folder)!r} {what}; give a folder (existing or new)"
-                )
-            break
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise ConfigError(
-            f"{option} {str(folder)!r}: cannot create this folder ({exc.strerror or exc}); "
-            "give a writable folder"
-        ) from None
-    return folder
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call ``write(file_object)`` on a temp file next to ``path``, fsync, rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        raise _write_error(path, exc) from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have given
         with os.fdopen(fd, "wb") as f:
@@ -68,9 +51,41 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        reason = _os_error_in(exc)
+        if reason is None and isinstance(exc, RuntimeError) and _from_torch_writer(exc):
+            reason = OSError(str(exc).splitlines()[0])  # torch's zip writer failed on its own
+        if reason is None:
+            raise
+        raise _write_error(path, reason) from None
+
+
+def _os_error_in(exc: BaseException) -> OSError | None:
+    """The OSError that caused ``exc`` (itself, or one in its cause/context chain, as when
+    ``torch.save`` turns a failed ``write`` into a RuntimeError), else None."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _from_torch_writer(exc: RuntimeError) -> bool:
+    return any(k in str(exc) for k in ("inline_container", "StreamWriter"))
+
+
+def _write_error(path: Path, exc: OSError) -> CheckpointError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    reason = reason[:1].lower() + reason[1:]
+    previous = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
+    return CheckpointError(
+        f"cannot write {str(path)!r}: {reason}; {previous}; free space or fix the folder and "
+        "try again"
+    )
 
 
 def _umask() -> int:

@@ -9,6 +9,7 @@ one-line message on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 import warnings
@@ -69,6 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except OSError as exc:
+        if exc.errno not in _FILE_SYSTEM_ERRORS:
+            raise
+        where = f"{exc.filename!s}: " if exc.filename else ""
+        print(
+            f"spikeforge {args.command}: error: {where}{exc.strerror}; free space or fix the "
+            "folder's permissions and try again",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(f"spikeforge {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -85,6 +96,13 @@ def _one_line_warnings(command: str, show: Any) -> Any:
             show(message, category, *rest, **kw)
 
     return showwarning
+
+
+#: OSErrors that say the disk or folder refused a write (full, quota, read-only, denied, I/O):
+#: a file written outside the atomic writer (a figure, a CSV) fails with one of these.
+_FILE_SYSTEM_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
