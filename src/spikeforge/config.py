@@ -18,7 +18,18 @@ from spikeforge.models import Arch, NeuronKind, NeuronSpec
 from spikeforge.neurons import Reset
 from spikeforge.surrogate import SURROGATES, Surrogate
 
-__all__ = ["TrainConfig", "parse_enum", "parse_surrogate", "surrogate_name"]
+__all__ = [
+    "MAX_SEED",
+    "TrainConfig",
+    "check_seed",
+    "parse_enum",
+    "parse_surrogate",
+    "surrogate_name",
+]
+
+#: The largest ``--seed`` (2**32 - 1, numpy's limit too). A run seeds its generators with
+#: ``seed`` plus small offsets (up to 303), which torch accepts below 2**64.
+MAX_SEED = 2**32 - 1
 
 
 def parse_enum(kind: type[enum.Enum], option: str, value: Any) -> Any:
@@ -51,6 +62,16 @@ def surrogate_name(s: Surrogate) -> str:
 def _positive_int(option: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{option}: must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_seed(value: Any, option: str = "--seed") -> int:
+    """``value`` if it is an integer in ``[0, MAX_SEED]``, else a :class:`ConfigError`."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEED
+    if not ok:
+        raise ConfigError(
+            f"{option}: must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {value!r}"
+        )
     return value
 
 
@@ -105,7 +126,7 @@ class TrainConfig:
         _positive_int("--epochs", self.epochs)
         _positive_int("--num-steps", self.num_steps)
         _positive_int("--batch-size", self.batch_size)
-        _positive_int("--seed", self.seed, 0)
+        check_seed(self.seed)
         if self.max_train_samples is not None:
             _positive_int("--max-train-samples", self.max_train_samples, 10)
         for h in self.hidden:

@@ -14,12 +14,33 @@ TINY_ARGS = "--arch mlp --hidden 64 --num-steps 4 --epochs 3 --lr 1e-2 --max-tra
 TINY_ARGS += "--batch-size 32 --no-progress"
 TINY = TINY_ARGS.split()
 
+#: A comparison of one pair, one epoch (a few seconds).
+TINY_COMPARE = [
+    "compare", "--encodings", "direct", "--decodings", "rate", "--epochs", "1",
+    "--hidden", "16", "-T", "2", "--max-train-samples", "200",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every end-to-end test runs in its own empty current folder, so a command that writes
+    to the default ``runs/<timestamp>`` (or fails to clean up) never touches the repository."""
+    monkeypatch.chdir(tmp_path)
+
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run the CLI in-process; return ``(exit_code, stdout, stderr)``."""
     code = main(args)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def one_line(err: str) -> str:
+    """The only line of ``err`` (asserting there is exactly one, and no traceback)."""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
 
 
 def read_json(path: Path) -> dict:

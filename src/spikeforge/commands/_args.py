@@ -12,6 +12,7 @@ import enum
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from spikeforge.config import check_seed
 from spikeforge.errors import ConfigError
 from spikeforge.models import Arch
 
@@ -28,6 +29,7 @@ __all__ = [
     "refuse_embedded_data_dir",
     "refuse_inapplicable",
     "refuse_together",
+    "seed",
 ]
 
 T = TypeVar("T")
@@ -193,6 +195,17 @@ def int_list(option: str) -> Callable[[str], tuple[int, ...]]:
         return values
 
     return parse
+
+
+def seed(text: str) -> int:
+    """The ``--seed`` type of every command: an integer from 0 to ``MAX_SEED``, so the seed
+    and the offsets added to it always fit torch's generators."""
+    try:
+        return check_seed(int(text))
+    except ValueError as exc:  # int() failed, or check_seed's ConfigError (a ValueError)
+        if not isinstance(exc, ConfigError):
+            exc = ConfigError(f"--seed: must be an integer, got {text!r}")
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--seed: ")) from None
 
 
 def as_typed(value: Any) -> str:

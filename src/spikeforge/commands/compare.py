@@ -15,8 +15,9 @@ from spikeforge.commands._args import (
     record_given,
     refuse_channels_without_cnn,
     refuse_embedded_data_dir,
+    seed,
 )
-from spikeforge.config import TrainConfig, parse_enum
+from spikeforge.config import MAX_SEED, TrainConfig, parse_enum
 from spikeforge.errors import ConfigError
 from spikeforge.models import Arch
 
@@ -118,7 +119,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="mini-batch")
     p.add_argument("--lr", type=float, default=DEFAULTS.lr, help="initial Adam learning rate")
     p.add_argument("--max-train-samples", type=int, default=None, help="train on a random subset")
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of every random choice")
+    p.add_argument(
+        "--seed",
+        type=seed,
+        default=DEFAULTS.seed,
+        help=f"seed of every random choice (0 to {MAX_SEED})",
+    )
     p.add_argument("--progress", action="store_true", help="live progress bar per epoch")
     p.set_defaults(run=run)
 

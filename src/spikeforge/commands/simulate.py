@@ -23,7 +23,9 @@ from spikeforge.commands._args import (
     record_given,
     refuse_inapplicable,
     refuse_together,
+    seed,
 )
+from spikeforge.config import MAX_SEED
 from spikeforge.dynamics import stimulus
 from spikeforge.dynamics.analysis import (
     FICurve,
@@ -69,7 +71,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--onset", type=float, default=0.0, help="step: start time")
     p.add_argument("--offset", type=float, default=None, help="step: end time")
     p.add_argument("--noise-std", type=float, default=1.0, help="noisy: std per step")
-    p.add_argument("--seed", type=int, default=0, help="noisy: random seed")
+    p.add_argument("--seed", type=seed, default=0, help=f"noisy: random seed (0 to {MAX_SEED})")
     p.add_argument(
         "--stimulus-file",
         type=non_empty("--stimulus-file", "a .npy or .csv file of samples", Path),

@@ -19,8 +19,9 @@ from spikeforge.commands._args import (
     refuse_embedded_data_dir,
     refuse_inapplicable,
     refuse_together,
+    seed,
 )
-from spikeforge.config import TrainConfig, parse_surrogate
+from spikeforge.config import MAX_SEED, TrainConfig, parse_surrogate
 from spikeforge.errors import ConfigError
 from spikeforge.models import NeuronKind
 
@@ -142,7 +143,9 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--batch-size", type=int, default=_D.batch_size, help="mini-batch size")
     g.add_argument("--lr", type=float, default=_D.lr, help="initial Adam learning rate")
     g.add_argument("--weight-decay", type=float, default=_D.weight_decay, help="Adam weight decay")
-    g.add_argument("--seed", type=int, default=_D.seed, help="seed of every random choice")
+    g.add_argument(
+        "--seed", type=seed, default=_D.seed, help=f"seed of every random choice (0 to {MAX_SEED})"
+    )
     g = p.add_argument_group("run")
     g.add_argument(
         "--out",
