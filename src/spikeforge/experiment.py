@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -183,7 +184,7 @@ def _figures(
     for tr in traces:
         layer = model[tr.index]
         spikes = tr.trace.output[:, 0].flatten(1) if layer.spiking else None
-        thr = float(layer.threshold.mean()) if layer.spiking else None
+        thr = float(layer.threshold.detach().mean()) if layer.spiking else None
         layers.append((tr.name, spikes, tr.trace.membrane[:, 0].flatten(1), thr))
     plot.plot_layer_traces(
         layers, run_dir / "layer_traces.png", title="One test sample through each neuron layer"
@@ -214,7 +215,7 @@ def run_training(
         resume: continue the run in ``out_dir`` from its ``last.pt`` (its saved config is
             used; ``config`` is ignored).
         report: receives one line per epoch and summaries (default: print).
-        progress: show a live progress bar.
+        progress: show a live progress bar (only when stderr is a terminal).
     """
     say = report or print
     if resume:
@@ -363,7 +364,7 @@ def _train_with_progress(
     epoch: int,
     progress: bool,
 ) -> dict[str, float]:
-    if not progress:
+    if not (progress and sys.stderr.isatty()):  # no bar (and no blank lines) in a log file
         return train_epoch(
             model, splits.train, config, optimizer, shuffle=shuffle, encode=enc, epoch=epoch
         )
