@@ -33,13 +33,14 @@ from typing import Any
 
 import torch
 
-from spikeforge.checkpoint import load_checkpoint, output_folder
+from spikeforge.checkpoint import atomic_write_bytes, load_checkpoint
 from spikeforge.coding import Decoding, Encoding, decide, run_encoded
 from spikeforge.config import TrainConfig
 from spikeforge.datasets import ImageDataset
 from spikeforge.errors import ConfigError
 from spikeforge.experiment import run_training, write_json
 from spikeforge.metrics import SpikeCounter, classification_metrics
+from spikeforge.runfolder import TRAIN_OUTPUTS, claimed_folder, refuse_outputs
 from spikeforge.synops import SynOpsCounter
 from spikeforge.train import make_model, make_splits
 
@@ -119,11 +120,15 @@ def evaluate_coding(
 
 
 def _same_run(run_dir: Path, config: TrainConfig) -> bool | None:
-    """None: no run there; True: a run of ``config``; False: a run of another config."""
+    """None: no run there; True: a run of ``config``; False: a run of another config.
+
+    Where the data lives (``data_dir``) is not part of the training: a run whose data has
+    moved is still the same run."""
     path = run_dir / "config.json"
     if not path.is_file():
         return None
-    return json.loads(path.read_text()) == config.to_dict()
+    saved = json.loads(path.read_text())
+    return {**saved, "data_dir": None} == {**config.to_dict(), "data_dir": None}
 
 
 #: Where a comparison folder keeps the options it was made with.
@@ -229,7 +234,14 @@ def _train_row(config: TrainConfig, run_dir: Path, say: Reporter, progress: bool
         say(f"  {run_dir.name}: finished run found, not trained again")
         return
     resume = bool(same) and (run_dir / "last.pt").is_file()
-    run_training(config, run_dir, resume=resume, report=lambda line: None, progress=progress)
+    run_training(
+        config,
+        run_dir,
+        resume=resume,
+        data_dir=config.data_dir if resume else None,
+        report=lambda line: None,
+        progress=progress,
+    )
 
 
 def compare_codings(
@@ -249,10 +261,27 @@ def compare_codings(
     """
     if not pairs:
         raise ConfigError("compare: no encoding/decoding pair selected")
-    say = report or print
     check_rerun(out_dir, base, pairs)
-    out = output_folder(out_dir)
-    write_json(out / OPTIONS_FILE, _options(base, pairs))
+    check = refuse_outputs(
+        TRAIN_OUTPUTS, "it holds a training run; give the comparison a folder of its own"
+    )
+    with claimed_folder(out_dir, check=check) as out:
+        write_json(out / OPTIONS_FILE, _options(base, pairs))
+        return _compare_into(out, base, pairs, data, report or print, progress)
+
+
+def _compare_into(
+    out: Path,
+    base: TrainConfig,
+    pairs: Sequence[tuple[Encoding, Decoding]],
+    data: ImageDataset,
+    say: Reporter,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    say(
+        f"compare on {data.name} ({data.source}): {len(pairs)} pairs, {base.arch.value} "
+        f"{list(base.hidden)}, T={base.num_steps}, {base.epochs} epochs, lr {base.lr}"
+    )
     splits = make_splits(data, base)
     records: list[dict[str, Any]] = []
     for i, (encoding, decoding) in enumerate(pairs, start=1):
@@ -281,7 +310,8 @@ def compare_codings(
         records.append(record)
         say("  " + _row_text(record))
         write_json(out / "comparison.json", records)
-        (out / "comparison.md").write_text(format_table(records) + "\n")
+        table = format_table(records) + "\n"
+        atomic_write_bytes(out / "comparison.md", lambda f, t=table: f.write(t.encode()))
         plot_accuracy_vs_steps(records, out / "accuracy_vs_steps.png", title=data.name)
     return records
 

@@ -24,6 +24,7 @@ __all__ = [
     "check_seed",
     "parse_enum",
     "parse_surrogate",
+    "refuse_embedded_data_dir",
     "surrogate_name",
 ]
 
@@ -196,3 +197,14 @@ class TrainConfig:
             if key in kw:
                 kw[key] = tuple(kw[key])
         return cls(**kw)
+
+
+def refuse_embedded_data_dir(
+    dataset: str, data_dir: object, fix: str = "drop --data-dir or choose another --dataset"
+) -> None:
+    """``--data-dir`` with the embedded digits dataset is refused (it would be ignored)."""
+    if dataset == "digits" and data_dir is not None:
+        raise ConfigError(
+            f"--data-dir {str(data_dir)!r} is not used: the digits dataset is embedded "
+            f"(scikit-learn); {fix}"
+        )

@@ -2,12 +2,13 @@
 
 Run folder layout (``runs/<timestamp>`` by default)::
 
-    config.json     resolved TrainConfig
+    config.json     resolved TrainConfig (written with the first last.pt)
     last.pt         complete state after the last finished epoch (resume from here)
     best.pt         model with the best validation accuracy so far
     history.json    per-epoch loss/accuracy/learning rate/time
     metrics.json    test metrics of best.pt (see :func:`metrics_record`)
     confusion.png  training_curves.png  layer_traces.png
+    .spikeforge.lock  locked while a process writes the run (see spikeforge.runfolder)
 
 Checkpoints are written atomically after every epoch, so an interrupted run loses at most
 the epoch in progress, and ``resume`` continues bit-for-bit as if never stopped: the model,
@@ -16,6 +17,7 @@ optimiser, schedule, and every random generator state are restored.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -28,18 +30,14 @@ from typing import Any
 
 import torch
 
-from spikeforge.checkpoint import (
-    atomic_write_bytes,
-    load_checkpoint,
-    output_folder,
-    save_checkpoint,
-)
+from spikeforge.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from spikeforge.coding import Encoding, encode_input
-from spikeforge.config import TrainConfig
+from spikeforge.config import TrainConfig, refuse_embedded_data_dir
 from spikeforge.datasets import ImageDataset, load_dataset
-from spikeforge.errors import CheckpointError, ConfigError
+from spikeforge.errors import CheckpointError, ConfigError, DataError
 from spikeforge.metrics import classification_metrics
 from spikeforge.network import Sequential
+from spikeforge.runfolder import COMPARE_OUTPUTS, TRAIN_OUTPUTS, claimed_folder, refuse_outputs
 from spikeforge.train import (
     EvalResult,
     evaluate,
@@ -49,7 +47,13 @@ from spikeforge.train import (
     train_epoch,
 )
 
-__all__ = ["RunResult", "evaluate_checkpoint", "metrics_record", "run_training", "write_json"]
+__all__ = [
+    "RunResult",
+    "evaluate_checkpoint",
+    "metrics_record",
+    "run_training",
+    "write_json",
+]
 
 Reporter = Callable[[str], None]
 
@@ -149,6 +153,13 @@ def _default_run_dir() -> Path:
 
 
 def _load_data(config: TrainConfig, data_dir: str | None = None) -> ImageDataset:
+    """The run's dataset, from ``data_dir`` if given, else from its saved ``data_dir``."""
+    if data_dir is None and config.data_dir is not None and not Path(config.data_dir).is_dir():
+        raise DataError(
+            f"the run's data folder {config.data_dir!r} (saved in its config) does not exist "
+            "or is not a directory; pass --data-dir with the folder that holds the "
+            f"{config.dataset} files now"
+        )
     return load_dataset(config.dataset, data_dir if data_dir is not None else config.data_dir)
 
 
@@ -199,55 +210,137 @@ def _rng_state(shuffle: torch.Generator, enc: torch.Generator) -> dict[str, torc
     }
 
 
+def _resume_folder(path: str | Path | None) -> Path:
+    """The run folder ``--resume`` names (a path to its ``last.pt`` means its folder)."""
+    if path is None:
+        raise ConfigError("--resume needs the run folder to continue, e.g. runs/20261203-120000")
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(
+            f"--resume {str(p)!r} does not exist; give the folder of a run written by "
+            "'spikeforge train'"
+        )
+    if p.is_file():
+        if p.name == "last.pt":
+            return p.parent
+        raise CheckpointError(
+            f"--resume {str(p)!r} is a file; give the run folder that holds last.pt, "
+            f"e.g. {str(p.parent)!r}"
+        )
+    if not (p / "last.pt").is_file():
+        raise CheckpointError(
+            f"--resume: {str(p)!r} has no last.pt; give a run folder written by "
+            "'spikeforge train'"
+        )
+    return p
+
+
+def _load_resumable(run_dir: Path, data_dir: str | None) -> tuple[TrainConfig, dict[str, Any]]:
+    """The saved config (with ``data_dir`` if given) and checkpoint of the run in ``run_dir``."""
+    ckpt = load_checkpoint(run_dir / "last.pt")
+    missing = [k for k in RESUME_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(
+            f"--resume: {str(run_dir / 'last.pt')!r} is not a resumable last.pt (it has no "
+            f"{', '.join(missing)}; a best.pt holds only the model); give a run folder "
+            "written by 'spikeforge train'"
+        )
+    if not (run_dir / "best.pt").is_file():
+        raise CheckpointError(
+            f"--resume: {str(run_dir)!r} has last.pt but no best.pt (the best model so far, "
+            "written with the first epoch); put best.pt back, or evaluate the last model with "
+            f"'spikeforge eval {run_dir / 'last.pt'}'"
+        )
+    config = TrainConfig.from_dict(ckpt["config"])
+    if data_dir is not None:
+        refuse_embedded_data_dir(config.dataset, data_dir)
+        config = dataclasses.replace(config, data_dir=data_dir)
+    return config, ckpt
+
+
 def run_training(
     config: TrainConfig,
     out_dir: str | Path | None = None,
     *,
     resume: bool = False,
+    data_dir: str | None = None,
     report: Reporter | None = None,
     progress: bool = True,
 ) -> RunResult:
     """Train ``config`` into a run folder, or resume the run in ``out_dir``.
 
+    The folder is locked for the whole run (:func:`spikeforge.runfolder.claimed_folder`): a
+    second process on it fails at once. A new run refuses a folder that holds any file it
+    would write, and removes what it wrote if it fails before finishing an epoch.
+
     Args:
         out_dir: run folder; default ``runs/<UTC timestamp>``. Must not hold a previous run
-            unless ``resume``.
-        resume: continue the run in ``out_dir`` from its ``last.pt`` (its saved config is
-            used; ``config`` is ignored).
+            (or other files a run writes) unless ``resume``.
+        resume: continue the run in ``out_dir`` (or ``out_dir`` = its ``last.pt``) from its
+            ``last.pt`` (its saved config is used; ``config`` is ignored).
+        data_dir: where the dataset lives, instead of ``config.data_dir`` (with ``resume``:
+            instead of the saved one; the data is verified by checksum when loaded).
         report: receives one line per epoch and summaries (default: print).
         progress: show a live progress bar (only when stderr is a terminal).
     """
     say = report or print
     if resume:
-        if out_dir is None:
-            raise ConfigError(
-                "--resume needs the run folder to continue, e.g. runs/20261203-120000"
-            )
-        run_dir = Path(out_dir)
-        if not (run_dir / "last.pt").is_file():
-            raise CheckpointError(
-                f"--resume: {str(run_dir)!r} has no last.pt; give a run folder written by "
-                "'spikeforge train'"
-            )
-        ckpt = load_checkpoint(run_dir / "last.pt")
-        missing = [k for k in RESUME_KEYS if k not in ckpt]
-        if missing:
-            raise CheckpointError(
-                f"--resume: {str(run_dir / 'last.pt')!r} is not a resumable last.pt (it has no "
-                f"{', '.join(missing)}; a best.pt holds only the model); give a run folder "
-                "written by 'spikeforge train'"
-            )
-        config = TrainConfig.from_dict(ckpt["config"])
+        run_dir = _resume_folder(out_dir)
     else:
         run_dir = Path(out_dir) if out_dir is not None else _default_run_dir()
-        if (run_dir / "last.pt").exists():
-            raise ConfigError(
-                f"--out {str(run_dir)!r} already holds a run; pass --resume {run_dir} to "
-                "continue it or choose another folder"
-            )
-        ckpt = None
-    output_folder(run_dir, "--resume" if resume else "--out")
-    data = _load_data(config)
+    check = None if resume else _refuse_used_folder
+    with claimed_folder(run_dir, "--resume" if resume else "--out", check=check):
+        if resume:
+            config, ckpt = _load_resumable(run_dir, data_dir)
+        else:
+            if data_dir is not None:
+                config = dataclasses.replace(config, data_dir=data_dir)
+            ckpt = None
+        try:
+            given_dir = data_dir if resume else config.data_dir
+            return _train(config, given_dir, run_dir, ckpt, say, progress)
+        except BaseException:
+            if ckpt is None and not (run_dir / "last.pt").exists():
+                (run_dir / "best.pt").unlink(missing_ok=True)  # this run's, no epoch finished
+            raise
+
+
+def _refuse_used_folder(run_dir: Path) -> None:
+    if (run_dir / "last.pt").exists():
+        raise ConfigError(
+            f"--out {str(run_dir)!r} already holds a run; pass --resume {run_dir} to "
+            "continue it or choose another folder"
+        )
+    refuse_outputs(
+        TRAIN_OUTPUTS + COMPARE_OUTPUTS,
+        "a new run would overwrite them; choose another folder or move them away",
+    )(run_dir)
+
+
+def _interrupted(run_dir: Path, saved_epoch: int, during: str) -> str:
+    """What to tell the user after Ctrl-C ``during`` an epoch or the final evaluation."""
+    if saved_epoch < 1:
+        return (
+            f"interrupted during {during}: no epoch finished, so there is nothing to resume; "
+            "run the same command again"
+        )
+    return (
+        f"interrupted during {during}: epoch {saved_epoch} is saved in "
+        f"{run_dir / 'last.pt'}; continue with 'spikeforge train --resume {run_dir}'"
+    )
+
+
+def _train(
+    config: TrainConfig,
+    data_dir: str | None,
+    run_dir: Path,
+    ckpt: dict[str, Any] | None,
+    say: Reporter,
+    progress: bool,
+) -> RunResult:
+    """The body of :func:`run_training`, in the claimed ``run_dir`` (``data_dir``: the one
+    given now, if any)."""
+    data = _load_data(config, data_dir)
     splits = make_splits(data, config)
     model = make_model(config, data.input_shape, data.num_classes)
     check_memory(model, config, data.input_shape, len(splits.train), len(splits.test))
@@ -267,7 +360,7 @@ def run_training(
         best_val = float(ckpt["best_val_accuracy"])
         start_epoch = int(ckpt["epoch"]) + 1
         say(f"resuming {run_dir} after epoch {ckpt['epoch']} of {config.epochs}")
-    write_json(run_dir / "config.json", config.to_dict())
+        write_json(run_dir / "config.json", config.to_dict())
     say(
         f"dataset {config.dataset} ({data.source}): train {len(splits.train)}, "
         f"validation {len(splits.val)}, test {len(splits.test)}; model {config.arch.value}, "
@@ -279,6 +372,7 @@ def run_training(
         "class_names": list(data.class_names),
         "input_shape": list(data.input_shape),
     }
+    saved_epoch = start_epoch - 1
     with torch.random.fork_rng(devices=[]):
         if ckpt is not None:
             torch.set_rng_state(ckpt["rng"]["torch"])
@@ -291,21 +385,11 @@ def run_training(
                 train_stats = _train_with_progress(
                     model, splits, config, optimizer, shuffle, enc, epoch, progress
                 )
+                scheduler.step()
+                val = evaluate(model, splits.val, config)
             except KeyboardInterrupt:
-                if (run_dir / "last.pt").exists():
-                    say(
-                        f"interrupted during epoch {epoch}: epoch {epoch - 1} is saved in "
-                        f"{run_dir / 'last.pt'}; continue with "
-                        f"'spikeforge train --resume {run_dir}'"
-                    )
-                else:
-                    say(
-                        f"interrupted during epoch {epoch}: no epoch finished, so there is "
-                        "nothing to resume; run the same command again"
-                    )
+                say(_interrupted(run_dir, saved_epoch, f"epoch {epoch}"))
                 raise
-            scheduler.step()
-            val = evaluate(model, splits.val, config)
             seconds = time.perf_counter() - t0
             row = {
                 "epoch": epoch,
@@ -320,38 +404,60 @@ def run_training(
             improved = val.accuracy > best_val
             if improved:
                 best_val = val.accuracy
+            try:
+                if improved:
+                    save_checkpoint(
+                        run_dir / "best.pt",
+                        {**common, "model": model.state_dict(), "epoch": epoch,
+                         "val_accuracy": best_val},
+                    )  # fmt: skip
                 save_checkpoint(
-                    run_dir / "best.pt",
+                    run_dir / "last.pt",
                     {
                         **common,
                         "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
                         "epoch": epoch,
-                        "val_accuracy": best_val,
+                        "rng": _rng_state(shuffle, enc),
+                        "history": history,
+                        "best_val_accuracy": best_val,
                     },
                 )
-            save_checkpoint(
-                run_dir / "last.pt",
-                {
-                    **common,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch,
-                    "rng": _rng_state(shuffle, enc),
-                    "history": history,
-                    "best_val_accuracy": best_val,
-                },
-            )
-            write_json(run_dir / "history.json", history)
+                # config.json only beside a last.pt: a run killed in its first epoch leaves
+                # nothing (but the lock file), so the same command can simply be run again
+                write_json(run_dir / "config.json", common["config"])
+                write_json(run_dir / "history.json", history)
+            except KeyboardInterrupt:
+                saved = epoch if _saved_epoch(run_dir) == epoch else saved_epoch
+                say(_interrupted(run_dir, saved, f"the save of epoch {epoch}"))
+                raise
+            except CheckpointError as exc:
+                if saved_epoch < 1:
+                    raise
+                raise CheckpointError(
+                    f"{exc}; epoch {saved_epoch} is saved: continue with "
+                    f"'spikeforge train --resume {run_dir}'"
+                ) from None
+            saved_epoch = epoch
             say(
                 f"epoch {epoch:3d}/{config.epochs}  loss {row['train_loss']:.4f}  "
                 f"train {100 * row['train_accuracy']:6.2f} %  val {100 * val.accuracy:6.2f} %  "
                 f"lr {lr:.2e}  {seconds:5.1f} s{'  *best' if improved else ''}"
             )
-    metrics = evaluate_checkpoint(
-        run_dir / "best.pt", run_dir, report=say, history=history, data=data
-    )
+    try:
+        metrics = _evaluate_into(run_dir / "best.pt", run_dir, say, history=history, data=data)
+    except KeyboardInterrupt:
+        say(_interrupted(run_dir, saved_epoch, "the final evaluation"))
+        raise
     return RunResult(run_dir, metrics, history)
+
+
+def _saved_epoch(run_dir: Path) -> int:
+    try:
+        return int(load_checkpoint(run_dir / "last.pt")["epoch"])
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return 0
 
 
 def _train_with_progress(
@@ -404,14 +510,34 @@ def evaluate_checkpoint(
     *,
     data_dir: str | None = None,
     report: Reporter | None = None,
-    history: list[dict[str, float]] | None = None,
-    data: ImageDataset | None = None,
 ) -> dict[str, Any]:
     """Rebuild the model of ``checkpoint``, evaluate it on its run's test split, write
-    ``metrics.json`` and figures to ``out_dir``, print the table, and return the metrics."""
-    say = report or print
+    ``metrics.json`` and figures to ``out_dir``, print the table, and return the metrics.
+
+    ``out_dir`` is locked while it is written, and must not hold a training run or a
+    comparison (their metrics.json and figures would be replaced)."""
     ckpt = load_checkpoint(checkpoint)
-    out = output_folder(out_dir)
+    check = refuse_outputs(
+        ("config.json", "last.pt", "best.pt", "history.json", *COMPARE_OUTPUTS),
+        "evaluating into it would replace its metrics.json or figures; give another --out",
+    )
+    with claimed_folder(out_dir, check=check) as out:
+        return _evaluate_into(Path(checkpoint), out, report or print, data_dir=data_dir, ckpt=ckpt)
+
+
+def _evaluate_into(
+    checkpoint: Path,
+    out: Path,
+    say: Reporter,
+    *,
+    data_dir: str | None = None,
+    history: list[dict[str, float]] | None = None,
+    data: ImageDataset | None = None,
+    ckpt: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate_checkpoint` into the already claimed folder ``out``."""
+    if ckpt is None:
+        ckpt = load_checkpoint(checkpoint)
     try:
         config = TrainConfig.from_dict(ckpt["config"])
         state = ckpt["model"]

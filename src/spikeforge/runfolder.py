@@ -51,7 +51,12 @@ TRAIN_OUTPUTS = (
 )
 
 #: The files ``spikeforge compare`` writes into its ``--out`` (besides its ``runs/`` folder).
-COMPARE_OUTPUTS = ("comparison.json", "comparison.md", "accuracy_vs_steps.png")
+COMPARE_OUTPUTS = (
+    "comparison.json",
+    "comparison.md",
+    "accuracy_vs_steps.png",
+    "compare_options.json",
+)
 
 
 def _reason(exc: OSError) -> str:

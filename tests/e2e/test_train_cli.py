@@ -439,8 +439,8 @@ def _resume_refusal(options: list[str]) -> str:
     it = "it" if len(options) == 1 else "them"
     return (
         "spikeforge train: error: --resume continues the run with its saved configuration, "
-        f"which {', '.join(options)} cannot change; drop {it} (only --no-progress goes with "
-        "--resume) or start a new run with --out"
+        f"which {', '.join(options)} cannot change; drop {it} (only --no-progress and "
+        "--data-dir go with --resume) or start a new run with --out"
     )
 
 
@@ -467,7 +467,7 @@ def test_resume_with_a_training_option_is_refused_and_leaves_the_run_alone(
         (["-T", "8", "--lr", "1e-3"], ["-T", "--lr"]),
         (["--detach-reset"], ["--detach-reset"]),
         (["--no-detach-reset", "--learn-beta"], ["--no-detach-reset", "--learn-beta"]),
-        (["--dataset", "digits", "--data-dir", "/tmp"], ["--dataset", "--data-dir"]),
+        (["--dataset", "digits", "--data-dir", "/tmp"], ["--dataset"]),  # where data lives: ok
         (["--epo", "3", "--epochs", "4"], ["--epochs"]),  # abbreviation, named once
     ],
 )

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import enum
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from spikeforge.config import check_seed
+from spikeforge.config import check_seed, refuse_embedded_data_dir
 from spikeforge.errors import ConfigError
 from spikeforge.models import Arch
 
@@ -20,6 +21,7 @@ __all__ = [
     "GIVEN",
     "BooleanOptional",
     "HelpFormatter",
+    "absolute",
     "as_typed",
     "given",
     "int_list",
@@ -167,17 +169,6 @@ def refuse_channels_without_cnn(args: argparse.Namespace, arch: Arch) -> None:
     )  # fmt: skip
 
 
-def refuse_embedded_data_dir(
-    dataset: str, data_dir: object, fix: str = "drop --data-dir or choose another --dataset"
-) -> None:
-    """``--data-dir`` with the embedded digits dataset is refused (it would be ignored)."""
-    if dataset == "digits" and data_dir is not None:
-        raise ConfigError(
-            f"--data-dir {str(data_dir)!r} is not used: the digits dataset is embedded "
-            f"(scikit-learn); {fix}"
-        )
-
-
 def int_list(option: str) -> Callable[[str], tuple[int, ...]]:
     """A type function for ``128,64``: one or more comma-separated integers >= 1."""
 
@@ -206,6 +197,14 @@ def seed(text: str) -> int:
         if not isinstance(exc, ConfigError):
             exc = ConfigError(f"--seed: must be an integer, got {text!r}")
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--seed: ")) from None
+
+
+def absolute(path: str | None) -> str | None:
+    """``path`` with ``~`` expanded, made absolute against the current folder (None stays).
+
+    A run stores its ``--data-dir`` this way, so it can be resumed or evaluated from any
+    folder."""
+    return None if path is None else str(Path(path).expanduser().resolve())
 
 
 def as_typed(value: Any) -> str:

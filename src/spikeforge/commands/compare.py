@@ -10,6 +10,7 @@ from typing import Any
 from spikeforge.coding import Decoding, Encoding
 from spikeforge.commands._args import (
     HelpFormatter,
+    absolute,
     int_list,
     non_empty,
     record_given,
@@ -134,7 +135,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     base = DEFAULTS.to_dict()
     base.update(
         dataset=args.dataset,
-        data_dir=args.data_dir,
+        data_dir=absolute(args.data_dir),
         arch=args.arch,
         hidden=list(args.hidden),
         channels=list(args.channels),
@@ -160,10 +161,6 @@ def run(args: argparse.Namespace) -> int:
     pairs = list(itertools.product(args.encodings, args.decodings))
     check_rerun(args.out, config, pairs)  # before loading the data or printing anything
     data = load_dataset(config.dataset, config.data_dir)
-    print(
-        f"compare on {data.name} ({data.source}): {len(pairs)} pairs, {config.arch.value} "
-        f"{list(config.hidden)}, T={config.num_steps}, {config.epochs} epochs, lr {config.lr}"
-    )
     records = compare_codings(config, pairs, args.out, data=data, progress=args.progress)
     print(format_table(records))
     print(f"wrote comparison.json, comparison.md and accuracy_vs_steps.png to {args.out}")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from spikeforge.commands._args import HelpFormatter, non_empty, refuse_embedded_data_dir
+from spikeforge.commands._args import HelpFormatter, absolute, non_empty, refuse_embedded_data_dir
 
 __all__ = ["add_parser", "run"]
 
@@ -61,5 +61,5 @@ def run(args: argparse.Namespace) -> int:
                 "drop --data-dir (this run was trained on digits)",
             )  # fmt: skip
     out = Path(args.out) if args.out is not None else ckpt.parent / "eval"
-    evaluate_checkpoint(ckpt, out, data_dir=args.data_dir)
+    evaluate_checkpoint(ckpt, out, data_dir=absolute(args.data_dir))
     return 0

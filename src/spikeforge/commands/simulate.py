@@ -47,6 +47,7 @@ from spikeforge.dynamics.spikes import (
 )
 from spikeforge.dynamics.stimulus import StimulusKind
 from spikeforge.errors import ConfigError, SimulationError
+from spikeforge.runfolder import claimed_folder, refuse_outputs
 
 
 def add_parser(subparsers: Any) -> None:
@@ -423,6 +424,34 @@ def run(args: argparse.Namespace) -> int:
     steps = n_steps(duration, dt)
     if steps < 1:
         raise ConfigError(f"--duration {duration:g} is shorter than one step of --dt {dt:g}")
+    with contextlib.ExitStack() as stack:
+        if args.out is not None:  # before simulating: a bad or busy --out fails at once
+            check = refuse_outputs(
+                _outputs(args, kind, spec),
+                "simulating would overwrite them; choose another --out or move them away",
+            )
+            stack.enter_context(claimed_folder(args.out, check=check))
+        return _run_in(args, kind, spec, params, method, dt, duration, steps)
+
+
+def _outputs(args: argparse.Namespace, kind: ModelKind, spec: ModelSpec) -> list[str]:
+    """The files this simulation writes into ``--out`` (as :func:`_run_fi`, :func:`_run_in`
+    and :func:`_figures` name them)."""
+    if args.fi_curve is not None:
+        return ["summary.json", "fi_curve.csv"] + ([] if args.no_figures else ["fi_curve.png"])
+    names = ["summary.json", "traces.csv", "traces.npz"]
+    if not args.no_figures:
+        names.append("voltage.png")
+        if spec.traces:
+            names.append("gating.png" if kind is ModelKind.HH else "recovery.png")
+        if kind in (ModelKind.FHN, ModelKind.IZHIKEVICH, ModelKind.HR):
+            names.append("phase.png")
+    return names
+
+
+def _run_in(args: argparse.Namespace, kind: ModelKind, spec: ModelSpec, params: Any,
+            method: Method, dt: float, duration: float, steps: int) -> int:
+    """:func:`run` after the options checked so far, with ``--out`` (if any) claimed."""
     _check_times(args, duration)
     if args.fi_curve is not None:
         return _run_fi(args, kind, spec, params, method, dt, duration)

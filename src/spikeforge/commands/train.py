@@ -11,6 +11,7 @@ from spikeforge.coding import Decoding, Encoding
 from spikeforge.commands._args import (
     BooleanOptional,
     HelpFormatter,
+    absolute,
     given,
     int_list,
     non_empty,
@@ -30,8 +31,9 @@ __all__ = ["add_parser", "config_from_args", "run"]
 _D = TrainConfig()
 
 
-#: What may accompany ``--resume`` (it affects only the output, not the training).
-_RESUME_COMPATIBLE = frozenset({"--resume", "--no-progress"})
+#: What may accompany ``--resume``: it affects only the output, or (``--data-dir``) where the
+#: data lives, not the training (the dataset is verified by checksum when loaded).
+_RESUME_COMPATIBLE = frozenset({"--resume", "--no-progress", "--data-dir"})
 
 
 def add_parser(subparsers: Any) -> None:
@@ -58,7 +60,10 @@ def add_parser(subparsers: Any) -> None:
         "--data-dir",
         type=non_empty("--data-dir", "the folder holding the dataset files, or omit --data-dir"),
         default=None,
-        help="folder holding the dataset files",
+        help=(
+            "folder holding the dataset files (saved as an absolute path; may be given with "
+            "--resume when the data has moved)"
+        ),
     )
     g.add_argument(
         "--val-fraction",
@@ -159,8 +164,8 @@ def add_parser(subparsers: Any) -> None:
         type=non_empty("--resume", "the run folder to continue, e.g. runs/20261203-120000"),
         default=None,
         help=(
-            "continue the interrupted run in RUN_DIR with its saved options (no other option "
-            "but --no-progress may be given)"
+            "continue the interrupted run in RUN_DIR (or RUN_DIR/last.pt) with its saved "
+            "options (no other option but --no-progress and --data-dir may be given)"
         ),
     )
     g.add_argument("--no-progress", action="store_true", help="no live progress bar")
@@ -211,7 +216,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         ) from None
     values: dict[str, Any] = {
         "dataset": args.dataset,
-        "data_dir": args.data_dir,
+        "data_dir": absolute(args.data_dir),
         "arch": args.arch,
         "hidden": args.hidden,
         "channels": args.channels,
@@ -259,9 +264,15 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--resume continues the run with its saved configuration, which "
                 f"{', '.join(changed)} cannot change; drop {'it' if len(changed) == 1 else 'them'} "
-                "(only --no-progress goes with --resume) or start a new run with --out"
+                "(only --no-progress and --data-dir go with --resume) or start a new run with --out"
             )
-        run_training(TrainConfig(), args.resume, resume=True, progress=not args.no_progress)
+        run_training(
+            TrainConfig(),
+            args.resume,
+            resume=True,
+            data_dir=absolute(args.data_dir),
+            progress=not args.no_progress,
+        )
         return 0
     config = config_from_args(args)
     refuse_embedded_data_dir(config.dataset, config.data_dir)
