@@ -101,15 +101,18 @@ def test_simulate_refuses_ignored_options(
 
 
 def test_simulate_still_runs_what_applies(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["simulate", "hh", "--duration", "2", "--out", "s", "--no-figures"]
-    for extra in (
-        ["--stimulus", "file", "--stimulus-file", "ok.npy"],
-        ["--stimulus", "step", "--onset", "1", "--offset", "1.5", "--current", "5"],
-        ["--stimulus", "noisy", "--noise-std", "1", "--seed", "2"],
-        ["--stimulus", "ramp", "--current-end", "3"],
-        ["--fi-curve", "5:6:1", "--settle", "1", "--stimulus", "constant"],
+    argv = ["simulate", "hh", "--duration", "2", "--no-figures"]
+    for i, extra in enumerate(
+        (
+            ["--stimulus", "file", "--stimulus-file", "ok.npy"],
+            ["--stimulus", "step", "--onset", "1", "--offset", "1.5", "--current", "5"],
+            ["--stimulus", "noisy", "--noise-std", "1", "--seed", "2"],
+            ["--stimulus", "ramp", "--current-end", "3"],
+            ["--fi-curve", "5:6:1", "--settle", "1", "--stimulus", "constant"],
+        )
     ):
-        code, _, err = run_cli([*argv, *extra], capsys)
+        # a folder each: simulate refuses to overwrite its own outputs
+        code, _, err = run_cli([*argv, "--out", f"s{i}", *extra], capsys)
         assert code == 0, err
 
 
