@@ -163,7 +163,8 @@ int64_t sfb_pack(int64_t N, int64_t K, const float* x, uint8_t* rows, uint8_t* c
 // x [N, C, H, W]; a row per output position (n, oy, ox), n-major, of K = C*KH*KW values in
 // the order (c, i, j) of the weight [O, C, KH, KW]; rows [N*OH*OW, ceil(K / 8)] and, if cols
 // is not null, cols [K, ceil(N*OH*OW / 4)]. Each image's padded planes are first packed into
-// bit rows, so a kernel row's KW values (dilation 1) are one shift. Returns 1 if every x is
+// bit rows, and a kernel row's KW values at every output column are cut from them once (one
+// shift for dilation 1), then concatenated per position. Returns 1 if every x is
 // 0 or 1, else 0 (then nothing else is meaningful). KW <= 32.
 int64_t sfb_pack_im2col(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW,
                         int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
@@ -177,9 +178,10 @@ int64_t sfb_pack_im2col(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, 
 #pragma omp parallel num_threads(threads)
   {
     std::vector<uint64_t> bits(C * Hp * WW), flat((plane + 63) / 64 + 1);
-    std::vector<int64_t> rowoff(C * KH);
+    std::vector<uint32_t> win(C * Hp * OW);
+    std::vector<int64_t> rowoff(C * KH);  // offset of kernel row (c, i) in win
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t i = 0; i < KH; ++i) rowoff[c * KH + i] = (c * Hp + i * dh) * WW;
+      for (int64_t i = 0; i < KH; ++i) rowoff[c * KH + i] = (c * Hp + i * dh) * OW;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n) {
       if (bad.load(std::memory_order_relaxed)) continue;
@@ -221,27 +223,35 @@ int64_t sfb_pack_im2col(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, 
           }
         }
       }
+      // every kernel row's KW values at every output column: win[(c * Hp + y) * OW + ox]
+      for (int64_t cy = 0; cy < C * Hp; ++cy) {
+        const uint64_t* br = &bits[cy * WW];
+        uint32_t* wr = &win[cy * OW];
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          const int64_t start = ox * sw;
+          uint64_t v;
+          if (dw == 1) {
+            const int64_t w0 = start >> 6, off = start & 63;
+            v = ((br[w0] >> off) | ((br[w0 + 1] << 1) << (63 - off))) & kmask;
+          } else {
+            v = 0;
+            for (int64_t j = 0; j < KW; ++j) {
+              const int64_t col = start + j * dw;
+              v |= ((br[col >> 6] >> (col & 63)) & 1ull) << j;
+            }
+          }
+          wr[ox] = static_cast<uint32_t>(v);
+        }
+      }
       const int64_t CK = C * KH;
       for (int64_t oy = 0; oy < OH; ++oy) {
-        const uint64_t* base = bits.data() + oy * sh * WW;
         for (int64_t ox = 0; ox < OW; ++ox) {
           uint8_t* out = rows + (n * P + oy * OW + ox) * G;
-          const int64_t start = ox * sw, w0 = start >> 6, off = start & 63;
+          const uint32_t* base = win.data() + oy * sh * OW + ox;
           uint64_t acc = 0;
           int64_t fill = 0;
           for (int64_t ci = 0; ci < CK; ++ci) {
-            const uint64_t* br = base + rowoff[ci];
-            uint64_t v;
-            if (dw == 1) {
-              v = ((br[w0] >> off) | ((br[w0 + 1] << 1) << (63 - off))) & kmask;
-            } else {
-              v = 0;
-              for (int64_t j = 0; j < KW; ++j) {
-                const int64_t col = start + j * dw;
-                v |= ((br[col >> 6] >> (col & 63)) & 1ull) << j;
-              }
-            }
-            acc |= v << fill;
+            acc |= static_cast<uint64_t>(base[rowoff[ci]]) << fill;
             fill += KW;
             if (fill >= 32) {
               const uint32_t low = static_cast<uint32_t>(acc);
