@@ -119,7 +119,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="epochs per pair")
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="mini-batch")
     p.add_argument("--lr", type=float, default=DEFAULTS.lr, help="initial Adam learning rate")
-    p.add_argument("--max-train-samples", type=int, default=None, help="train on a random subset")
+    p.add_argument(
+        "--max-train-samples",
+        type=int,
+        default=None,
+        help="train on a random subset of this many images; the validation set shrinks in "
+        "proportion, the test set is never reduced",
+    )
     p.add_argument(
         "--seed",
         type=seed,

@@ -81,7 +81,8 @@ def add_parser(subparsers: Any) -> None:
         "--max-train-samples",
         type=int,
         default=None,
-        help="train on a random subset of this many images (quick runs)",
+        help="train on a random subset of this many images (quick runs); the validation set "
+        "shrinks in proportion, the test set is never reduced",
     )
     g = p.add_argument_group("model")
     g.add_argument("--arch", default=_D.arch.value, help="mlp or cnn")
