@@ -28,11 +28,20 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
 
+from spikeforge.errors import StateError
 from spikeforge.native import NativeLibrary
 
-__all__ = ["MIN_OUT_FEATURES", "build_error", "linear", "pack", "runs_on", "usable"]
+__all__ = [
+    "MIN_OUT_FEATURES",
+    "build_error",
+    "linear",
+    "pack",
+    "runs_on",
+    "unpack_columns",
+    "usable",
+]
 
 _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 _NATIVE = NativeLibrary(
@@ -125,6 +134,13 @@ def pack(x: Tensor, columns: bool) -> tuple[Tensor, Tensor | None] | None:
     return (rows, cols) if ok else None
 
 
+def unpack_columns(cols: Tensor, n: int) -> Tensor:
+    """The binary input ``[n, K]`` (uint8 0/1) back from its column patterns ``cols``
+    ``[K, ceil(n/4)]`` (:func:`pack`)."""
+    bits = (cols.unsqueeze(-1) >> torch.arange(COL_BITS, dtype=torch.uint8)) & 1
+    return bits.reshape(cols.shape[0], -1)[:, :n].t()
+
+
 class _BinaryLinear(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
@@ -159,7 +175,6 @@ class _BinaryLinear(torch.autograd.Function):
         return y
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         weight, cols = ctx.saved_tensors
         n, k, max_quads = ctx.meta
@@ -167,7 +182,18 @@ class _BinaryLinear(torch.autograd.Function):
         gy = gy.contiguous()
         gx = gy @ weight if need_x else None
         gw = None
-        if need_w:
+        if need_w and torch.is_grad_enabled():
+            # create_graph=True: the weight gradient as a recorded product with the input,
+            # rebuilt from its column patterns (a constant: the float input is not kept)
+            if need_x:
+                raise StateError(
+                    "a second-order gradient (create_graph=True) through a Linear on spikes "
+                    "whose input needs a gradient is not supported: the binary kernel keeps "
+                    "only the input's bit patterns; use torch.nn.Linear for this layer"
+                )
+            assert cols is not None
+            gw = gy.t() @ unpack_columns(cols, n).to(gy.dtype)
+        elif need_w:
             lib = _library()
             assert lib is not None and cols is not None
             gw = gy.new_empty(weight.shape)

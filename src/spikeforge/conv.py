@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from spikeforge import binary_conv_native, pool_native, pooled_conv_grad_native
 
@@ -76,6 +75,8 @@ def _pool_forward(y: Tensor, k: Pair) -> tuple[Tensor, Tensor]:
 
 def _pool_backward(gp: Tensor, y_shape: torch.Size, idx: Tensor, k: Pair) -> Tensor:
     if idx.dtype == torch.uint8:
+        if torch.is_grad_enabled():  # create_graph=True: torch's (recorded) pooling backward
+            return pool_native.backward_differentiable(gp, idx, y_shape, k)
         return pool_native.backward_indexed(gp, idx, y_shape, k)
     like = gp.new_empty(y_shape)  # only its shape is read
     return torch.ops.aten.max_pool2d_with_indices_backward(
@@ -150,7 +151,6 @@ class _ChunkedConv2d(torch.autograd.Function):
         return _cat(outs)
 
     @staticmethod
-    @once_differentiable  # the native kernels below are not differentiable themselves
     def backward(ctx, g: Tensor):  # type: ignore[override]
         x, weight, *rest = ctx.saved_tensors
         spec: ConvSpec = ctx.spec
@@ -158,6 +158,9 @@ class _ChunkedConv2d(torch.autograd.Function):
         cols = rest[len(rest) - ctx.chunks :]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gxs, gw, gb = [], None, None
+        # a second-order gradient (create_graph=True, grad mode on here) needs a recorded
+        # backward: torch's convolution and pooling backward, not the native kernels
+        native = not torch.is_grad_enabled()
         for i, (xp, gp) in enumerate(zip(x.split(spec.chunk), g.split(spec.chunk), strict=True)):
             gp = gp.contiguous()
             if need_b and ctx.has_bias:
@@ -169,10 +172,10 @@ class _ChunkedConv2d(torch.autograd.Function):
             idx = idxs[i] if idxs else None
             # 2x2 pooling with the native kernel's winners: both gradients come straight from
             # the pooled gradient, which is never unpooled
-            pooled = idx is not None and pooled_conv_grad_native.usable(
+            pooled = native and idx is not None and pooled_conv_grad_native.usable(
                 gp, idx, weight, spec.stride, spec.dilation, spec.pool
             )
-            binary_w = need_w and cols[i].numel() > 0
+            binary_w = native and need_w and cols[i].numel() > 0
             gxp = gwp = None
             if need_x and pooled:
                 gxp = pooled_conv_grad_native.input_grad(gp, idx, weight, xp.shape, spec.padding)

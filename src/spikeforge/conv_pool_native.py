@@ -29,8 +29,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
 
+from spikeforge import pool_native
 from spikeforge.native import NativeLibrary
 
 __all__ = ["MAX_KERNEL_WIDTH", "MAX_PATCH", "build_error", "conv2d_maxpool2", "usable"]
@@ -128,7 +129,6 @@ class _ConvMaxPool(torch.autograd.Function):
         return y
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, gy: Tensor) -> tuple[None, Tensor | None, Tensor | None, None]:  # type: ignore[override]
         lib = _library()
         assert lib is not None
@@ -137,6 +137,8 @@ class _ConvMaxPool(torch.autograd.Function):
         _, need_w, need_b, _ = ctx.needs_input_grad
         if not (need_w or need_b):
             return None, None, None, None
+        if torch.is_grad_enabled():  # create_graph=True: torch's recorded backward
+            return (None, *_recorded_grads(x, gy, idx, geo, w_shape, need_w, need_b), None)
         gy = gy.contiguous().to(torch.float32)
         gw = gy.new_empty(w_shape)
         gb = gy.new_empty(w_shape[0]) if has_bias else None
@@ -145,6 +147,22 @@ class _ConvMaxPool(torch.autograd.Function):
             gb.data_ptr() if gb is not None else None, torch.get_num_threads(),
         )
         return None, (gw if need_w else None), (gb if need_b else None), None
+
+
+def _recorded_grads(
+    x: Tensor, gy: Tensor, idx: Tensor, geo: list[int], w_shape: torch.Size, need_w: bool,
+    need_b: bool,
+) -> tuple[Tensor | None, Tensor | None]:
+    """Weight and bias gradients by torch's differentiable pooling and convolution backward
+    (for a second-order gradient)."""
+    n, _, h, w, o, kh, kw, ph, pw = geo
+    conv_shape = torch.Size((n, o, h + 2 * ph - kh + 1, w + 2 * pw - kw + 1))
+    g = pool_native.backward_differentiable(gy, idx, conv_shape, (2, 2))
+    gw = torch.ops.aten.convolution_backward(
+        g, x, x.new_empty(w_shape), None, (1, 1), (ph, pw), (1, 1), False, [0, 0], 1,
+        [False, True, False],
+    )[1] if need_w else None  # fmt: skip
+    return gw, (g.sum((0, 2, 3)) if need_b else None)
 
 
 def conv2d_maxpool2(

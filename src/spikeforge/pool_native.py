@@ -20,12 +20,13 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
 
 from spikeforge.native import NativeLibrary
 
 __all__ = [
     "MaxPool2dFunction",
+    "backward_differentiable",
     "backward_indexed",
     "build_error",
     "forward_indexed",
@@ -122,9 +123,28 @@ def backward_indexed(
     return gx
 
 
+def backward_differentiable(
+    grad: Tensor, idx: Tensor, shape: torch.Size, kernel: tuple[int, int]
+) -> Tensor:
+    """:func:`backward_indexed` by torch's own (differentiable) pooling backward: the uint8
+    window positions become torch's flat indices. For a second-order gradient
+    (``create_graph=True``), where the native kernel would record nothing."""
+    kh, kw = kernel
+    w = shape[3]
+    ho, wo = idx.shape[2:]
+    q = idx.long()
+    rows = torch.arange(ho).view(ho, 1) * kh + q // kw
+    cols = torch.arange(wo).view(1, wo) * kw + q % kw
+    like = grad.new_empty(shape)  # only its shape is read
+    return torch.ops.aten.max_pool2d_with_indices_backward(
+        grad, like, kernel, kernel, (0, 0), (1, 1), False, rows * w + cols
+    )
+
+
 class MaxPool2dFunction(torch.autograd.Function):
     """Autograd node of :func:`max_pool2d`: saves the uint8 window positions ``[N, C, Ho, Wo]``
-    (not the input); its backward is not differentiable again."""
+    (not the input). A second-order gradient (``create_graph=True``) runs torch's pooling
+    backward, which is differentiable again."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, kh: int, kw: int) -> Tensor:  # type: ignore[override]
@@ -135,9 +155,10 @@ class MaxPool2dFunction(torch.autograd.Function):
         return y
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
         (idx,) = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: a backward that is recorded
+            return backward_differentiable(grad, idx, ctx.shape, ctx.kernel), None, None
         return backward_indexed(grad, idx, ctx.shape, ctx.kernel), None, None
 
 
