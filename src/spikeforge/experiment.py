@@ -517,12 +517,35 @@ def evaluate_checkpoint(
     ``out_dir`` is locked while it is written, and must not hold a training run or a
     comparison (their metrics.json and figures would be replaced)."""
     ckpt = load_checkpoint(checkpoint)
-    check = refuse_outputs(
+    refuse_runs = refuse_outputs(
         ("config.json", "last.pt", "best.pt", "history.json", *COMPARE_OUTPUTS),
         "evaluating into it would replace its metrics.json or figures; give another --out",
     )
+
+    def check(folder: Path) -> None:
+        refuse_runs(folder)
+        _refuse_other_evaluation(folder, Path(checkpoint))
+
     with claimed_folder(out_dir, check=check) as out:
         return _evaluate_into(Path(checkpoint), out, report or print, data_dir=data_dir, ckpt=ckpt)
+
+
+def _refuse_other_evaluation(folder: Path, checkpoint: Path) -> None:
+    """An eval folder may be rewritten by the same checkpoint's evaluation (the result is
+    reproducible), never by another checkpoint's: that would lose the first results."""
+    path = folder / "metrics.json"
+    if not path.is_file():
+        return
+    try:
+        earlier = json.loads(path.read_text()).get("checkpoint")
+    except (OSError, ValueError, AttributeError):
+        earlier = None
+    if earlier is None or Path(earlier).resolve() != checkpoint.resolve():
+        what = f"the evaluation of {earlier!r}" if earlier else "a metrics.json of its own"
+        raise ConfigError(
+            f"--out {str(folder)!r} already holds {what}; evaluating {str(checkpoint)!r} "
+            "into it would replace it; give another --out"
+        )
 
 
 def _evaluate_into(

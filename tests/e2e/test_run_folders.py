@@ -103,6 +103,24 @@ def test_compare_and_train_refuse_each_others_folders(
     assert code == 0 and "finished run found" in out
 
 
+def test_eval_never_replaces_another_checkpoints_evaluation(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "e"
+    code, _, err = run_cli(["eval", str(tiny_run / "best.pt"), "--out", str(out)], capsys)
+    assert code == 0, err
+    before = _snapshot(out)
+    code, _, err = run_cli(["eval", str(tiny_run / "last.pt"), "--out", str(out)], capsys)
+    assert code == 2
+    line = one_line(err)
+    assert "already holds the evaluation of" in line and "best.pt" in line and "--out" in line
+    assert _snapshot(out) == before
+    # the same checkpoint again reproduces its own results: allowed
+    code, _, err = run_cli(["eval", str(tiny_run / "best.pt"), "--out", str(out)], capsys)
+    assert code == 0, err
+    assert read_json(out / "metrics.json")["checkpoint"] == str(tiny_run / "best.pt")
+
+
 def test_simulate_refuses_to_overwrite_its_outputs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
