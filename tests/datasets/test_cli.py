@@ -136,3 +136,17 @@ def test_download_refusals_make_no_folder(
     assert main(["datasets", "download", "mnist", "--data-dir", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "--data-dir" in err[0] and "which is a file" in err[0]
+
+
+def test_a_failed_download_leaves_no_folder_it_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mirror without the files: one line (no progress bar off a terminal), exit 2, and
+    the folders the command made for the download are gone again (found by a trial)."""
+    with serve(Files({})) as base:  # serves nothing: every file is a 404
+        monkeypatch.setenv("SPIKEFORGE_MIRROR", base)
+        dest = tmp_path / "new" / "nested"
+        assert main(["datasets", "download", "fashion-mnist", "--data-dir", str(dest)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("spikeforge datasets: error: ")
+    assert not (tmp_path / "new").exists()

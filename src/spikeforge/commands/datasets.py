@@ -8,6 +8,7 @@ cache folder; ``verify`` checks the files' content and exits 1 when a check fail
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +119,20 @@ def _download(name: str, data_dir: str | None, progress: bool) -> int:
 
     dataset_info(name)  # unknown names are a ConfigError
     check_download(name)  # no download or a bad mirror: refused before any folder is made
-    if data_dir is None:
-        dest = dataset_cache_dir(name)
-    else:  # the folder "to receive" the files: made with its parents if it does not exist
-        dest = output_folder(Path(data_dir).expanduser(), "--data-dir")
-    for path in download_dataset(name, dest, progress=progress):
+    target = dataset_cache_dir(name) if data_dir is None else Path(data_dir).expanduser()
+    made = [p for p in (target, *target.parents) if not p.exists()]  # deepest first
+    # the folder "to receive" the files: made with its parents if it does not exist
+    dest = output_folder(target, "--data-dir")
+    try:
+        paths = download_dataset(name, dest, progress=progress)
+    except BaseException:
+        for folder in made:  # a failed download leaves no empty folder it made behind
+            try:
+                folder.rmdir()  # only if empty: a partial download (.part) stays to resume
+            except OSError:
+                break
+        raise
+    for path in paths:
         print(f"{path}  verified")
     return 0
 
@@ -133,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"`spikeforge datasets {args.action}` needs a dataset name; "
                         f"accepted: {', '.join(dataset_names())}")
     if args.action == "download":
-        return _download(args.name, args.data_dir, progress=not args.no_progress)
+        # no progress bar when stderr is not a terminal (a log would get its frames)
+        progress = not args.no_progress and sys.stderr.isatty()
+        return _download(args.name, args.data_dir, progress=progress)
     data_dir = data_path(args.data_dir)  # list, info, verify: an existing folder
     if args.action == "list":
         return _list(data_dir)
