@@ -23,7 +23,6 @@ tests/speed/test_conv_pool_native.py. :func:`usable` says when it applies;
 from __future__ import annotations
 
 import ctypes
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,14 @@ from spikeforge.native import NativeLibrary
 
 __all__ = ["MAX_KERNEL_WIDTH", "MAX_PATCH", "build_error", "conv2d_maxpool2", "usable"]
 
+_I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 _NATIVE = NativeLibrary(
-    Path(__file__).with_name("csrc") / "conv_pool_cpu.cpp", ("-ffp-contract=fast",)
+    Path(__file__).with_name("csrc") / "conv_pool_cpu.cpp",
+    ("-ffp-contract=fast",),
+    signatures={
+        "sfc_forward": ([_I64] * 9 + [_PTR] * 5 + [_I64], None),
+        "sfc_backward_weight": ([_I64] * 9 + [_PTR] * 5 + [_I64], None),
+    },
 )
 #: The widest kernel the backward's 8-lane patch rows hold.
 MAX_KERNEL_WIDTH = 8
@@ -51,17 +56,8 @@ def build_error() -> str | None:
     return _NATIVE.error
 
 
-@functools.lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL | None:
-    lib = _NATIVE.load()
-    if lib is None:
-        return None
-    i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.sfc_forward.argtypes = [i64] * 9 + [ptr] * 5 + [i64]
-    lib.sfc_forward.restype = None
-    lib.sfc_backward_weight.argtypes = [i64] * 9 + [ptr] * 5 + [i64]
-    lib.sfc_backward_weight.restype = None
-    return lib
+    return _NATIVE.load()
 
 
 def usable(

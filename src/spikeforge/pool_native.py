@@ -14,7 +14,6 @@ in one pass (no zero fill, no scatter). :func:`usable` says when it applies;
 from __future__ import annotations
 
 import ctypes
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,15 @@ __all__ = [
     "usable",
 ]
 
-_NATIVE = NativeLibrary(Path(__file__).with_name("csrc") / "pool_cpu.cpp", ("-fno-trapping-math",))
+_I64, _PTR = ctypes.c_int64, ctypes.c_void_p
+_NATIVE = NativeLibrary(
+    Path(__file__).with_name("csrc") / "pool_cpu.cpp",
+    ("-fno-trapping-math",),
+    signatures={
+        "sfp_forward": ([_I64] * 6 + [_PTR] * 3 + [_I64], None),
+        "sfp_backward": ([_I64] * 6 + [_PTR] * 3 + [_I64], None),
+    },
+)
 _DTYPES = (torch.float32, torch.float64)
 #: The largest window: positions inside it are stored as uint8.
 MAX_WINDOW = 255
@@ -51,17 +58,8 @@ def build_error() -> str | None:
     return _NATIVE.error
 
 
-@functools.lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL | None:
-    lib = _NATIVE.load()
-    if lib is None:
-        return None
-    i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.sfp_forward.argtypes = [i64] * 6 + [ptr, ptr, ptr, i64]
-    lib.sfp_forward.restype = None
-    lib.sfp_backward.argtypes = [i64] * 6 + [ptr, ptr, ptr, i64]
-    lib.sfp_backward.restype = None
-    return lib
+    return _NATIVE.load()
 
 
 def usable(x: Tensor, kernel: tuple[int, int]) -> bool:
