@@ -7,10 +7,15 @@
 // them. Here every pooled output g = gp[n, o, py, px] adds g * w[o] at its winner's place:
 //   gx_pad[n, c, y0 + i, x0 + j] += g * w[o, c, i, j],
 //   (y0, x0) = (2 py + idx / 2, 2 px + idx % 2)   (idx: the winner in its window, row-major)
-// Per pooling window, the output channels are grouped by their winner's position; each
-// group's sum of g * w[o] is formed in one KH x KW set of channel vectors (16 floats) and
-// added once to a per-thread, channels-last, padded image buffer in L1, which is written
-// out NCHW without the padding. Layout: gp and idx [N, O, PH, PW], w [O, C, KH, KW], gx [N, C, H, W].
+// Per pooling window, the output channels are grouped by their winner's position. The image
+// is summed in a per-thread, channels-last, padded buffer (exactly C floats a pixel), so
+// the KW x C values of one kernel row at one place are contiguous, as are the weights of
+// that kernel row, reordered (o, i) -> (j, c). The kernel rows are taken one at a time:
+// for row i, every window's every group forms sum_o g_o * w[o, :, i, :] in RV vectors of 16
+// floats held in registers and adds them once to the buffer's row y0 + i. One kernel row
+// of all output channels (O * RV * 64 bytes: 16 KiB for 64 channels of 12 x 5) stays in L1
+// with the image buffer, where all KH rows at once would be read from L2.
+// Layout: gp and idx [N, O, PH, PW], w [O, C, KH, KW], gx [N, C, H, W].
 // Images are split between threads, each summed in a fixed order: results do not depend on
 // the number of threads. Compiled with -ffp-contract=fast (fused multiply-adds): equal to
 // torch's to rounding, exactly when the products and sums are exact.
@@ -20,40 +25,49 @@
 #include <vector>
 #include <omp.h>
 
+#include "vec16.h"
+
 namespace {
 
-typedef float v16 __attribute__((vector_size(64)));
+using vec16::load16;
+using vec16::store16;
+using vec16::v16;
 
-inline v16 load16(const float* p) {
-  v16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store16(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
-
-// out[t] = sum_m gval[m] * wc[chan[m]][t], t < kk vectors; with kk known at compile time
-// (KK_ > 0) the sums stay in registers (a 512-bit store costs two cycles on our CPUs).
-template <int KK_>
-void group_sum(int64_t kk, const float* wc, const int64_t* chan, const float* gval,
-               int64_t count, v16* out) {
-  if constexpr (KK_ > 0) {
-    v16 s[KK_];
-#pragma GCC unroll 32
-    for (int t = 0; t < KK_; ++t) s[t] = v16{};
-    for (int64_t m = 0; m < count; ++m) {
-      const v16 gs = v16{} + gval[m];
-      const float* wo = wc + chan[m] * KK_ * 16;
-#pragma GCC unroll 32
-      for (int t = 0; t < KK_; ++t) s[t] += gs * load16(wo + 16 * t);
+// row[t] += sum_m gval[m] * wr[chan[m]][t] for t < rv vectors (RV_ > 0: rv known at compile
+// time, the sums in registers, even and odd m in two sets of sums so that twice as many
+// fused multiply-adds are in flight)
+template <int RV_>
+void group_add(int64_t rv, const float* wr, const int32_t* chan, const float* gval,
+               int64_t count, float* row) {
+  if constexpr (RV_ > 0) {
+    v16 s[RV_], r[RV_];
+#pragma GCC unroll 16
+    for (int t = 0; t < RV_; ++t) s[t] = r[t] = v16{};
+    int64_t m = 0;
+    for (; m + 1 < count; m += 2) {
+      const v16 gs = gval[m] - v16{}, gr = gval[m + 1] - v16{};  // broadcasts
+      const float* ws = wr + static_cast<int64_t>(chan[m]) * RV_ * 16;
+      const float* wt = wr + static_cast<int64_t>(chan[m + 1]) * RV_ * 16;
+#pragma GCC unroll 16
+      for (int t = 0; t < RV_; ++t) {
+        s[t] += gs * load16(ws + 16 * t);
+        r[t] += gr * load16(wt + 16 * t);
+      }
     }
-#pragma GCC unroll 32
-    for (int t = 0; t < KK_; ++t) out[t] = s[t];
+    if (m < count) {
+      const v16 gs = gval[m] - v16{};
+      const float* ws = wr + static_cast<int64_t>(chan[m]) * RV_ * 16;
+#pragma GCC unroll 16
+      for (int t = 0; t < RV_; ++t) s[t] += gs * load16(ws + 16 * t);
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < RV_; ++t) store16(row + 16 * t, load16(row + 16 * t) + (s[t] + r[t]));
   } else {
-    for (int64_t t = 0; t < kk; ++t) out[t] = v16{};
-    for (int64_t m = 0; m < count; ++m) {
-      const v16 gs = v16{} + gval[m];
-      const float* wo = wc + chan[m] * kk * 16;
-      for (int64_t t = 0; t < kk; ++t) out[t] += gs * load16(wo + 16 * t);
+    for (int64_t t = 0; t < rv; ++t) {
+      v16 s{};
+      for (int64_t m = 0; m < count; ++m)
+        s += (gval[m] - v16{}) * load16(wr + static_cast<int64_t>(chan[m]) * rv * 16 + 16 * t);
+      store16(row + 16 * t, load16(row + 16 * t) + s);
     }
   }
 }
@@ -66,62 +80,81 @@ void sfg_input_grad(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64
                     int64_t KW, int64_t ph, int64_t pw, int64_t PH, int64_t PW,
                     const float* gp, const uint8_t* idx, const float* w, float* gx,
                     int64_t threads) {
-  const int64_t CV = (C + 15) / 16;  // channel vectors
-  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw, px_stride = CV * 16;
-  const int64_t KK = KH * KW * CV;  // vectors of one output channel's weights
-  // weights channels-last, zero-padded to whole vectors: wc[((o * KH + i) * KW + j) * CV*16 + c]
-  std::vector<float> wc(O * KH * KW * px_stride, 0.0f);
+  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
+  const int64_t RV = (KW * C + 15) / 16;  // vectors of one kernel row of one output channel
+  const int64_t cells = PH * PW;
+  // weights by kernel row, (j, c) within it, zero-padded to whole vectors:
+  // wr[((i * O + o) * RV * 16 + j * C + c] = w[o, c, i, j]
+  std::vector<float> wr(KH * O * RV * 16, 0.0f);
   for (int64_t o = 0; o < O; ++o)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t i = 0; i < KH; ++i)
         for (int64_t j = 0; j < KW; ++j)
-          wc[((o * KH + i) * KW + j) * px_stride + c] = w[((o * C + c) * KH + i) * KW + j];
+          wr[(i * O + o) * RV * 16 + j * C + c] = w[((o * C + c) * KH + i) * KW + j];
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> acc(Hp * Wp * px_stride), gval(4 * O);
-    std::vector<int64_t> chan(4 * O);
-    std::vector<v16> sum(KK);
+    // the padded image, channels-last; the last row's vectors may reach RV*16 - KW*C floats
+    // past it (they add zeros)
+    std::vector<float> acc(Hp * Wp * C + RV * 16);
+    // per window: its channels grouped by winner (4 groups, sizes in count)
+    std::vector<int32_t> chan(cells * O);
+    std::vector<float> gval(cells * O);
+    std::vector<int32_t> count(cells * 4);
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n) {
       std::fill(acc.begin(), acc.end(), 0.0f);
-      const float* gn = gp + n * O * PH * PW;
-      const uint8_t* qn = idx + n * O * PH * PW;
-      for (int64_t cell = 0; cell < PH * PW; ++cell) {
-        const int64_t py = cell / PW, px = cell % PW;
-        // the channels whose window winner is each of the 4 positions
-        int64_t count[4] = {0, 0, 0, 0};
+      const float* gn = gp + n * O * cells;
+      const uint8_t* qn = idx + n * O * cells;
+      for (int64_t cell = 0; cell < cells; ++cell) {
+        int32_t* cnt = &count[cell * 4];
+        cnt[0] = cnt[1] = cnt[2] = cnt[3] = 0;
+        for (int64_t o = 0; o < O; ++o) ++cnt[qn[o * cells + cell] & 3];
+        int32_t start[4] = {0, cnt[0], cnt[0] + cnt[1], cnt[0] + cnt[1] + cnt[2]};
+        int32_t* ch = &chan[cell * O];
+        float* gv = &gval[cell * O];
         for (int64_t o = 0; o < O; ++o) {
-          const int q = qn[o * PH * PW + cell] & 3;
-          chan[q * O + count[q]] = o;
-          gval[q * O + count[q]] = gn[o * PH * PW + cell];
-          ++count[q];
+          const int q = qn[o * cells + cell] & 3;
+          ch[start[q]] = static_cast<int32_t>(o);
+          gv[start[q]] = gn[o * cells + cell];
+          ++start[q];
         }
-        for (int q = 0; q < 4; ++q) {
-          if (count[q] == 0) continue;
-          const int64_t y0 = 2 * py + (q >> 1), x0 = 2 * px + (q & 1);
-          // sum_o g_o * w[o] for this position's channels, then one update of the image
-          const int64_t* ch = &chan[q * O];
-          const float* gv = &gval[q * O];
-          if (KK == 25) {  // 5x5 kernels on up to 16 channels
-            group_sum<25>(KK, wc.data(), ch, gv, count[q], sum.data());
-          } else if (KK == 9) {  // 3x3
-            group_sum<9>(KK, wc.data(), ch, gv, count[q], sum.data());
-          } else {
-            group_sum<0>(KK, wc.data(), ch, gv, count[q], sum.data());
-          }
-          for (int64_t i = 0; i < KH; ++i) {
-            float* row = &acc[((y0 + i) * Wp + x0) * px_stride];
-            const v16* sr = &sum[i * KW * CV];
-            for (int64_t jc = 0; jc < KW * CV; ++jc)
-              store16(row + 16 * jc, load16(row + 16 * jc) + sr[jc]);
-          }
-        }
+      }
+      // windows in column-major order, one winner position at a time: consecutive updates
+      // of the buffer then lie two rows apart and never overlap (an overlapping load right
+      // after a store would wait for it)
+      for (int64_t i = 0; i < KH; ++i) {
+        const float* wi = &wr[i * O * RV * 16];
+        for (int q = 0; q < 4; ++q)
+          for (int64_t px = 0; px < PW; ++px)
+            for (int64_t py = 0; py < PH; ++py) {
+              const int64_t cell = py * PW + px;
+              const int32_t* cnt = &count[cell * 4];
+              const int64_t m = cnt[q];
+              if (m == 0) continue;
+              int64_t first = 0;
+              for (int r = 0; r < q; ++r) first += cnt[r];
+              const int64_t y0 = 2 * py + (q >> 1), x0 = 2 * px + (q & 1);
+              float* row = &acc[((y0 + i) * Wp + x0) * C];
+              const int32_t* ch = &chan[cell * O + first];
+              const float* gv = &gval[cell * O + first];
+              switch (RV) {
+                case 1: group_add<1>(RV, wi, ch, gv, m, row); break;
+                case 2: group_add<2>(RV, wi, ch, gv, m, row); break;
+                case 3: group_add<3>(RV, wi, ch, gv, m, row); break;
+                case 4: group_add<4>(RV, wi, ch, gv, m, row); break;
+                case 5: group_add<5>(RV, wi, ch, gv, m, row); break;
+                case 6: group_add<6>(RV, wi, ch, gv, m, row); break;
+                case 7: group_add<7>(RV, wi, ch, gv, m, row); break;
+                case 8: group_add<8>(RV, wi, ch, gv, m, row); break;
+                default: group_add<0>(RV, wi, ch, gv, m, row);
+              }
+            }
       }
       for (int64_t c = 0; c < C; ++c)
         for (int64_t y = 0; y < H; ++y) {
           float* out = gx + ((n * C + c) * H + y) * W;
-          const float* src = &acc[((y + ph) * Wp + pw) * px_stride + c];
-          for (int64_t x = 0; x < W; ++x) out[x] = src[x * px_stride];
+          const float* src = &acc[((y + ph) * Wp + pw) * C + c];
+          for (int64_t x = 0; x < W; ++x) out[x] = src[x * C];
         }
     }
   }
