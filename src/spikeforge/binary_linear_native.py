@@ -48,10 +48,12 @@ _NATIVE = NativeLibrary(
     Path(__file__).with_name("csrc") / "binary_linear_cpu.cpp",
     signatures={
         "sfb_pack": ([_I64, _I64, _PTR, _PTR, _PTR, _I64], _I64),
-        "sfb_pack_im2col": ([_I64] * 12 + [_PTR, _PTR, _PTR, _I64], _I64),
+        "sfb_pack_im2col": ([_I64] * 12 + [_PTR, _PTR, _I64], _I64),
         "sfb_forward": ([_I64] * 4 + [_PTR] * 4 + [_I64, _I64], None),
+        "sfb_forward_pooled": ([_I64] * 5 + [_PTR] * 5 + [_I64, _I64], None),
         "sfb_backward_weight": ([_I64] * 4 + [_PTR] * 3 + [_I64, _I64], None),
-        "sfb_backward_weight_pooled": ([_I64] * 7 + [_PTR] * 4 + [_I64, _I64], None),
+        "sfb_backward_weight_rows": ([_I64] * 4 + [_PTR] * 3 + [_I64, _I64], None),
+        "sfb_backward_weight_rows_pooled": ([_I64] * 7 + [_PTR] * 4 + [_I64, _I64], None),
     },
 )
 

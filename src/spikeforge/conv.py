@@ -112,7 +112,7 @@ def _conv_backward(
     return gx, gw
 
 
-_NO_COLS = torch.empty(0, dtype=torch.uint8)
+_NO_PATTERNS = torch.empty(0, dtype=torch.uint8)
 
 
 def _cat(parts: list[Tensor]) -> Tensor:
@@ -122,24 +122,33 @@ def _cat(parts: list[Tensor]) -> Tensor:
 class _ChunkedConv2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, spec: ConvSpec):  # type: ignore[override]
-        outs, idxs, shapes, cols = [], [], [], []
+        outs, idxs, shapes, pats = [], [], [], []
         binary = spec.binary and binary_conv_native.usable(x, weight)
-        need_cols = ctx.needs_input_grad[1]  # grad mode is off inside forward
+        keep = ctx.needs_input_grad[1]  # grad mode is off inside forward
         for part in x.split(spec.chunk):
-            packed = None
+            rows = None
             if binary:
-                packed = binary_conv_native.pack(
-                    part, weight, spec.stride, spec.padding, spec.dilation, need_cols
+                rows = binary_conv_native.pack(
+                    part, weight, spec.stride, spec.padding, spec.dilation
                 )
-            if packed is not None:
+            # the chunk's row patterns for a binary weight gradient, else an empty marker
+            pats.append(rows if rows is not None and keep else _NO_PATTERNS)
+            if rows is not None:
                 out_size = binary_conv_native.output_size(
                     part, weight, spec.stride, spec.padding, spec.dilation
                 )
-                y = binary_conv_native.conv_forward(packed[0], weight, bias, len(part), out_size)
+                if spec.pool == (2, 2) and min(out_size) >= 2 and pool_native.available():
+                    # pooled as it is written: the convolution's output is never formed
+                    y, idx = binary_conv_native.conv_forward_pooled(
+                        rows, weight, bias, len(part), out_size
+                    )
+                    shapes.append(torch.Size((len(part), weight.shape[0], *out_size)))
+                    idxs.append(idx)
+                    outs.append(y)
+                    continue
+                y = binary_conv_native.conv_forward(rows, weight, bias, len(part), out_size)
             else:
                 y = F.conv2d(part, weight, bias, spec.stride, spec.padding, spec.dilation)
-            # the chunk's column patterns for a binary weight gradient, else an empty marker
-            cols.append(packed[1] if packed is not None and packed[1] is not None else _NO_COLS)
             if spec.pool is not None:
                 shapes.append(y.shape)
                 y, idx = _pool_forward(y, spec.pool)
@@ -147,7 +156,7 @@ class _ChunkedConv2d(torch.autograd.Function):
             outs.append(y)
         ctx.spec, ctx.has_bias, ctx.shapes = spec, bias is not None, shapes
         ctx.chunks = len(outs)
-        ctx.save_for_backward(x, weight, *idxs, *cols)
+        ctx.save_for_backward(x, weight, *idxs, *pats)
         return _cat(outs)
 
     @staticmethod
@@ -155,7 +164,7 @@ class _ChunkedConv2d(torch.autograd.Function):
         x, weight, *rest = ctx.saved_tensors
         spec: ConvSpec = ctx.spec
         idxs = rest[: len(rest) - ctx.chunks]
-        cols = rest[len(rest) - ctx.chunks :]
+        pats = rest[len(rest) - ctx.chunks :]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gxs, gw, gb = [], None, None
         # a second-order gradient (create_graph=True, grad mode on here) needs a recorded
@@ -175,20 +184,20 @@ class _ChunkedConv2d(torch.autograd.Function):
             pooled = native and idx is not None and pooled_conv_grad_native.usable(
                 gp, idx, weight, spec.stride, spec.dilation, spec.pool
             )
-            binary_w = native and need_w and cols[i].numel() > 0
+            binary_w = native and need_w and pats[i].numel() > 0
             gxp = gwp = None
             if need_x and pooled:
                 gxp = pooled_conv_grad_native.input_grad(gp, idx, weight, xp.shape, spec.padding)
             if binary_w and pooled:
                 gwp = binary_conv_native.weight_grad_pooled(
-                    cols[i], gp, idx, weight.shape, ctx.shapes[i][2:]
+                    pats[i], gp, idx, weight.shape, ctx.shapes[i][2:]
                 )
             dense_x = need_x and not pooled
             planes_w = need_w and not (binary_w and pooled)  # needs the unpooled gradient
             if spec.pool is not None and (dense_x or planes_w):
                 gp = _pool_backward(gp, ctx.shapes[i], idx, spec.pool)
             if binary_w and not pooled:
-                gwp = binary_conv_native.weight_grad(cols[i], gp, weight.shape)
+                gwp = binary_conv_native.weight_grad(pats[i], gp, weight.shape)
             dense_w = need_w and not binary_w
             gxd, gwd = _conv_backward(xp, gp, weight, spec, dense_x, dense_w)
             gxp = gxd if gxd is not None else gxp

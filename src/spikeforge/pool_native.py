@@ -25,6 +25,7 @@ from spikeforge.native import NativeLibrary
 
 __all__ = [
     "MaxPool2dFunction",
+    "available",
     "backward_differentiable",
     "backward_indexed",
     "build_error",
@@ -60,6 +61,11 @@ def build_error() -> str | None:
 
 def _library() -> ctypes.CDLL | None:
     return _NATIVE.load()
+
+
+def available() -> bool:
+    """Whether the library is built and loaded (builds it on first call)."""
+    return _library() is not None
 
 
 def usable(x: Tensor, kernel: tuple[int, int]) -> bool:

@@ -81,24 +81,21 @@ def test_exact_values_and_gradients(geo: tuple, pool: tuple[int, int] | None) ->
 @pytest.mark.parametrize("geo", GEOMETRIES, ids=[str(g[2:6]) for g in GEOMETRIES])
 def test_patterns_are_the_packed_im2col_matrix(geo: tuple) -> None:
     x, w, _, spec = integer_case(geo, n=3, seed=2)
-    packed = bc.pack(x, w, spec.stride, spec.padding, spec.dilation, columns=True)
-    assert packed is not None
-    rows, cols = packed
+    rows = bc.pack(x, w, spec.stride, spec.padding, spec.dilation)
+    assert rows is not None
     kh, kw = w.shape[2:]
     cols_matrix = F.unfold(x, (kh, kw), spec.dilation, spec.padding, spec.stride)  # [n, K, P]
     im2col = cols_matrix.transpose(1, 2).reshape(-1, cols_matrix.shape[1])  # rows (n, oy, ox)
     n_rows, k = im2col.shape
-    rb, cb = bl.ROW_BITS, bl.COL_BITS
+    rb = bl.ROW_BITS
     want_rows = F.pad(im2col, (0, -k % rb)).reshape(n_rows, -1, rb) * 2.0 ** torch.arange(rb)
-    want_cols = F.pad(im2col.t(), (0, -n_rows % cb)).reshape(k, -1, cb) * 2.0 ** torch.arange(cb)
     assert torch.equal(rows.float(), want_rows.sum(-1))
-    assert cols is not None and torch.equal(cols.float(), want_cols.sum(-1))
 
 
 def test_a_chunk_that_is_not_binary_runs_torch() -> None:
     x, w, b, spec = integer_case(GEOMETRIES[0], n=8, seed=3)
     x[5, 2, 3, 4] = 0.5  # the second chunk of 4 is not binary
-    assert bc.pack(x[4:], w, spec.stride, spec.padding, spec.dilation, columns=True) is None
+    assert bc.pack(x[4:], w, spec.stride, spec.padding, spec.dilation) is None
     got = values_and_grads(lambda *a: conv2d_chunked(*a, spec), x, w, b, seed=4)
     want = values_and_grads(lambda *a: reference(*a, spec), x, w, b, seed=4)
     for a, e in zip(got, want, strict=True):
@@ -168,3 +165,71 @@ def test_conv_net_on_spikes_uses_the_binary_weight_gradient(
     torch.testing.assert_close(out, out_ref, rtol=0, atol=0)
     for a, e in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-5)
+
+
+#: the geometries whose output holds a 2x2 window (odd heights and widths among them)
+POOLABLE = [g for g in GEOMETRIES if min(bc.output_size(*integer_case(g, 1, 0)[:2], *g[3:6])) >= 2]
+
+
+def torch_winners(y: Tensor) -> Tensor:
+    """The row-major position in its 2x2 window of each winner of ``F.max_pool2d``."""
+    _, flat = F.max_pool2d(y, 2, return_indices=True)
+    ow = y.shape[3]
+    py = torch.arange(flat.shape[2])[:, None]
+    px = torch.arange(flat.shape[3])
+    return ((flat // ow - 2 * py) * 2 + (flat % ow - 2 * px)).to(torch.uint8)
+
+
+@pytest.mark.parametrize("max_groups", [1, 3, bl.MAX_GROUPS])
+@pytest.mark.parametrize("geo", POOLABLE, ids=[str(g[2:6]) for g in POOLABLE])
+def test_the_pooled_forward_is_torchs_pool_of_the_convolution(
+    geo: tuple, max_groups: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bl, "MAX_GROUPS", max_groups)  # inputs cut into blocks of groups
+    x, w, b, spec = integer_case(geo, n=5, seed=11)  # integer sums: ties in most windows
+    rows = bc.pack(x, w, spec.stride, spec.padding, spec.dilation)
+    assert rows is not None
+    out_size = bc.output_size(x, w, spec.stride, spec.padding, spec.dilation)
+    y, idx = bc.conv_forward_pooled(rows, w, b, len(x), out_size)
+    conv = F.conv2d(x, w, b, spec.stride, spec.padding, spec.dilation)
+    assert torch.equal(y, F.max_pool2d(conv, 2))
+    assert torch.equal(idx, torch_winners(conv))
+
+
+def test_the_pooled_forward_keeps_torchs_rule_for_nan_and_infinity() -> None:
+    geo = GEOMETRIES[2]  # odd output height and width: the last row and column are dropped
+    x, w, b, spec = integer_case(geo, n=4, seed=12)
+    w[0, 0, 1, 1], w[1, 1, 0, 2], w[2, 0, 2, 0] = float("nan"), float("-inf"), float("inf")
+    b[3] = float("nan")  # a whole channel of NaN: torch's winner is the window's last
+    rows = bc.pack(x, w, spec.stride, spec.padding, spec.dilation)
+    assert rows is not None
+    out_size = bc.output_size(x, w, spec.stride, spec.padding, spec.dilation)
+    conv = bc.conv_forward(rows, w, b, len(x), out_size)  # a 0 input skips its weight
+    assert conv[:, 0].isnan().any() and not conv[:, 0].isnan().all()
+    y, idx = bc.conv_forward_pooled(rows, w, b, len(x), out_size)
+    torch.testing.assert_close(y, F.max_pool2d(conv, 2), rtol=0, atol=0, equal_nan=True)
+    assert torch.equal(idx, torch_winners(conv))
+
+
+@pytest.mark.parametrize("max_groups", [1, 3, bl.MAX_GROUPS])
+@pytest.mark.parametrize("geo", GEOMETRIES, ids=[str(g[2:6]) for g in GEOMETRIES])
+def test_the_weight_gradients_from_row_patterns_are_torchs(
+    geo: tuple, max_groups: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bl, "MAX_GROUPS", max_groups)
+    x, w, b, spec = integer_case(geo, n=7, seed=13)
+    rows = bc.pack(x, w, spec.stride, spec.padding, spec.dilation)
+    assert rows is not None
+    wr = w.clone().requires_grad_()
+    conv = F.conv2d(x, wr, b, spec.stride, spec.padding, spec.dilation)
+    gen = torch.Generator().manual_seed(14)
+    gy = torch.randint(-2, 3, conv.shape, generator=gen).float()
+    (want,) = torch.autograd.grad(conv, wr, gy, retain_graph=True)
+    assert torch.equal(bc.weight_grad(rows, gy, w.shape), want)
+    if min(conv.shape[2:]) < 2:
+        return
+    pooled = F.max_pool2d(conv, 2)
+    gp = torch.randint(-2, 3, pooled.shape, generator=gen).float()
+    (want_pooled,) = torch.autograd.grad(pooled, wr, gp)
+    got = bc.weight_grad_pooled(rows, gp, torch_winners(conv.detach()), w.shape, conv.shape[2:])
+    assert torch.equal(got, want_pooled)

@@ -15,8 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from spikeforge import binary_conv_native as bc
 from spikeforge import binary_linear_native as bl
 from spikeforge.layers import Linear
+from spikeforge.native import NativeLibrary
 from spikeforge.network import Sequential
 from spikeforge.neurons import LIF
 
@@ -211,3 +213,29 @@ def test_hidden_layer_on_spikes_trains_like_torch() -> None:
     torch.testing.assert_close(out, out_ref, rtol=0, atol=0)
     for a, e in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-5)
+
+
+def test_the_portable_pattern_lists_equal_the_avx512_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built without AVX-512 VBMI2, the nonzero-pattern lists take their scalar path; a
+    linear layer and a pooled convolution on spikes must give the same exact results."""
+    portable = NativeLibrary(bl._NATIVE.source, ("-mno-avx512vbmi2",), bl._NATIVE.signatures)
+    if portable.load() is None:
+        pytest.skip(f"cannot build without VBMI2: {portable.error}")
+    x, w, b, g = integer_case(37, 100, 97, seed=21)
+    gen = torch.Generator().manual_seed(22)
+    xc = (torch.rand(3, 12, 12, 12, generator=gen) < 0.3).float()
+    wc = torch.randint(-3, 4, (64, 12, 5, 5), generator=gen).float()
+    bc_ = torch.randint(-3, 4, (64,), generator=gen).float()
+
+    def run() -> tuple[Tensor, ...]:
+        lin = forward_backward(lambda *a: bl.linear(*a, max_groups=3), x, w, b, g)
+        rows = bc.pack(xc, wc, (1, 1), (0, 0), (1, 1))
+        assert rows is not None
+        y, idx = bc.conv_forward_pooled(rows, wc, bc_, 3, (8, 8))
+        gw = bc.weight_grad_pooled(rows, y.sign(), idx, wc.shape, (8, 8))
+        return (*lin, y, idx, gw)
+
+    native = run()
+    monkeypatch.setattr(bl, "_NATIVE", portable)
+    for a, e in zip(run(), native, strict=True):
+        assert torch.equal(a, e)

@@ -12,41 +12,46 @@
 //   weight grad  gw[o, k] = sum_h S_h[pattern of x[4h..4h+3, k]][o], S_h the 16 subset sums
 //                           of the rows gy[4h..4h+3, :] (four samples: each table serves only
 //                           K lookups, so smaller tables pay)
-// Both work on tiles of 16 output columns (one vector, eight samples or inputs at a time);
-// the tables of a block of inputs (max_groups) or samples (max_quads) stay in the core's
-// L2 cache, and the sums of a tile are kept in a contiguous buffer and written out once
-// (the rows of y and gw lie a page apart).
+//   or, binned   gw[o, 8g+j] = sum of the bins B_g[p][o] whose pattern p has bit j, where
+//                           B_g[p] = sum of gy[n, :] over the samples n whose pattern of
+//                           group g is p (from the row patterns alone)
+// All work on tiles of 16 output columns (one vector); the tables or bins of a block of
+// inputs (max_groups) or samples (max_quads) stay in the core's L2 cache, and the sums of a
+// tile are kept in a contiguous buffer and written out once (the rows of y and gw lie a
+// page apart). A pattern of 0 adds nothing, and spikes are sparse and clustered: only the
+// nonzero patterns are listed and added (list_nonzero).
 //
 // sfb_pack checks that x is binary and packs the patterns: rows [N, G] (G = ceil(K / 8),
 // rows[n, g] = sum_j x[n, 8g+j] << j) and, if cols is not null, cols [K, H] (H = ceil(N / 4),
 // cols[k, h] = sum_j x[4h+j, k] << j); values past the end count as 0. sfb_pack_im2col
-// packs the same patterns for a convolution's im2col matrix (a sample per output position,
-// K = C*KH*KW) from the binary input images, without forming the matrix; the kernels then
-// read and write the convolution's NCHW layout directly (P = positions per image).
-// Work is split by output tiles (each tile's sums run in one thread, in a fixed order), so
-// results do not depend on the number of threads.
+// packs the row patterns of a convolution's im2col matrix (a sample per output position,
+// K = C*KH*KW) from the binary input images, without forming the matrix; the forward and the
+// binned weight gradient then read and write the convolution's NCHW layout directly
+// (P = positions per image), the forward optionally max-pooling its output as it is
+// written. Work is split by output tiles (each tile's sums run in one thread, in a fixed
+// order), so results do not depend on the number of threads.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 #include <omp.h>
+#if defined(__AVX512BW__) && defined(__AVX512VBMI2__)
+#include <immintrin.h>
+#endif
+
+#include "vec16.h"
 
 namespace {
 
-typedef float v16 __attribute__((vector_size(64)));
+using vec16::load16;
+using vec16::store16;
+using vec16::v16;
 
 constexpr int64_t OT = 16;       // output columns per tile: one vector
 constexpr int64_t LANES = 8;     // samples (forward) or inputs (weight grad) per pass
 constexpr int64_t RB = 8;        // inputs per row pattern (forward: 256-entry tables)
 constexpr int64_t CB = 4;        // samples per column pattern (weight grad: 16 entries)
-
-inline v16 load16(const float* p) {
-  v16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store16(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
 
 // The 2**bits subset sums of vectors r[0..bits-1]: t[m] = sum of r[j] over the bits j of m.
 inline void subset_sums(const v16* r, int bits, v16* t) {
@@ -78,39 +83,50 @@ inline int64_t even_block(int64_t count, int64_t limit) {
   return (count + blocks - 1) / blocks;
 }
 
-// The 8x8 bit matrix in a word (byte r = row r, bit j of it = column j), transposed: byte j
-// of the result holds bit j of every input byte (bit r from byte r).
-inline uint64_t transpose8(uint64_t x) {
-  uint64_t t = (x ^ (x >> 7)) & 0x00AA00AA00AA00AAull;
-  x ^= t ^ (t << 7);
-  t = (x ^ (x >> 14)) & 0x0000CCCC0000CCCCull;
-  x ^= t ^ (t << 14);
-  t = (x ^ (x >> 28)) & 0x00000000F0F0F0F0ull;
-  x ^= t ^ (t << 28);
-  return x;
+// The table indices of the nonzero patterns p[0..n): (g << SHIFT) | p[g] for every g with
+// p[g] != 0, in order, then zeros up to a multiple of four (an index of 0 reads a table's
+// zero entry); returns that padded count. e has room for n rounded up to four. Every
+// index fits 16 bits (n << SHIFT <= 65536).
+template <int SHIFT>
+inline int64_t list_nonzero(const uint8_t* p, int64_t n, uint16_t* e) {
+  int64_t m = 0;
+#if defined(__AVX512BW__) && defined(__AVX512VBMI2__)
+  // 32 patterns at a time: widen to 16 bits, add the indices, compress the nonzero ones
+  const __m512i iota = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19,
+                                        18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
+                                        4, 3, 2, 1, 0);
+  for (int64_t g0 = 0; g0 < n; g0 += 32) {
+    const int64_t cnt = std::min<int64_t>(32, n - g0);
+    const __mmask32 valid = cnt == 32 ? ~0u : ((1u << cnt) - 1);
+    const __m512i pats = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(valid, p + g0));
+    const __mmask32 nz = _mm512_test_epi16_mask(pats, pats);
+    const __m512i gs = _mm512_add_epi16(iota, _mm512_set1_epi16(static_cast<int16_t>(g0)));
+    const __m512i ent = _mm512_or_si512(_mm512_slli_epi16(gs, SHIFT), pats);
+    const int k = __builtin_popcount(nz);
+    _mm512_mask_storeu_epi16(e + m, k == 32 ? ~0u : ((1u << k) - 1),
+                             _mm512_maskz_compress_epi16(nz, ent));
+    m += k;
+  }
+#else
+  for (int64_t g = 0; g < n; ++g) {
+    e[m] = static_cast<uint16_t>((g << SHIFT) | p[g]);
+    m += (p[g] != 0);
+  }
+#endif
+  for (; m & 3; ++m) e[m] = 0;
+  return m;
 }
 
-// The column patterns cols [K, ceil(N / 4)] from the row patterns rows [N, ceil(K / 8)]:
-// per 8 samples and group, one 8x8 bit transposition.
-void columns_from_rows(int64_t N, int64_t K, const uint8_t* rows, uint8_t* cols,
-                       int64_t threads) {
-  const int64_t G = (K + RB - 1) / RB, H = (N + CB - 1) / CB, octets = (N + 7) / 8;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t b = 0; b < octets; ++b) {
-    const int64_t nn = std::min<int64_t>(8, N - 8 * b);
-    for (int64_t g = 0; g < G; ++g) {
-      uint64_t word = 0;
-      for (int64_t r = 0; r < nn; ++r)
-        word |= static_cast<uint64_t>(rows[(8 * b + r) * G + g]) << (8 * r);
-      word = transpose8(word);
-      for (int64_t j = 0; j < RB && RB * g + j < K; ++j) {
-        const uint8_t byte = static_cast<uint8_t>(word >> (8 * j));
-        uint8_t* out = cols + (RB * g + j) * H + 2 * b;
-        out[0] = byte & 15u;
-        if (2 * b + 1 < H) out[1] = byte >> 4;
-      }
-    }
+// The sum of the table entries tb[e[0..m)], m a multiple of four, in four interleaved sums.
+inline v16 sum_entries(const v16* tb, const uint16_t* e, int64_t m) {
+  v16 a0{}, a1{}, a2{}, a3{};
+  for (int64_t t = 0; t < m; t += 4) {
+    a0 += tb[e[t]];
+    a1 += tb[e[t + 1]];
+    a2 += tb[e[t + 2]];
+    a3 += tb[e[t + 3]];
   }
+  return (a0 + a1) + (a2 + a3);
 }
 
 }  // namespace
@@ -159,16 +175,19 @@ int64_t sfb_pack(int64_t N, int64_t K, const float* x, uint8_t* rows, uint8_t* c
   return bad.load() ? 0 : 1;
 }
 
+typedef uint64_t u64x8 __attribute__((vector_size(64)));
+typedef uint32_t u32x8 __attribute__((vector_size(32)));
+
 // The patterns of the im2col matrix of a binary convolution input, without forming it:
 // x [N, C, H, W]; a row per output position (n, oy, ox), n-major, of K = C*KH*KW values in
-// the order (c, i, j) of the weight [O, C, KH, KW]; rows [N*OH*OW, ceil(K / 8)] and, if cols
-// is not null, cols [K, ceil(N*OH*OW / 4)]. Each image's padded planes are first packed into
-// bit rows, and a kernel row's KW values at every output column are cut from them once (one
-// shift for dilation 1), then concatenated per position. Returns 1 if every x is
+// the order (c, i, j) of the weight [O, C, KH, KW]; rows [N*OH*OW, ceil(K / 8)]. Each
+// image's padded planes are first packed into bit rows, and a kernel row's KW values at every
+// output column are cut from them once (one shift for dilation 1), then concatenated per
+// position, eight neighbouring positions at a time. Returns 1 if every x is
 // 0 or 1, else 0 (then nothing else is meaningful). KW <= 32.
 int64_t sfb_pack_im2col(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW,
                         int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                        const float* x, uint8_t* rows, uint8_t* cols, int64_t threads) {
+                        const float* x, uint8_t* rows, int64_t threads) {
   const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
   const int64_t OH = (Hp - dh * (KH - 1) - 1) / sh + 1, OW = (Wp - dw * (KW - 1) - 1) / sw + 1;
   const int64_t K = C * KH * KW, G = (K + RB - 1) / RB, P = OH * OW, plane = C * H * W;
@@ -180,6 +199,7 @@ int64_t sfb_pack_im2col(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, 
     std::vector<uint64_t> bits(C * Hp * WW), flat((plane + 63) / 64 + 1);
     std::vector<uint32_t> win(C * Hp * OW);
     std::vector<int64_t> rowoff(C * KH);  // offset of kernel row (c, i) in win
+    std::vector<u32x8> stage(G / 4 + 1);  // eight positions' patterns, 4 bytes at a time
     for (int64_t c = 0; c < C; ++c)
       for (int64_t i = 0; i < KH; ++i) rowoff[c * KH + i] = (c * Hp + i * dh) * OW;
 #pragma omp for schedule(static)
@@ -245,7 +265,33 @@ int64_t sfb_pack_im2col(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, 
       }
       const int64_t CK = C * KH;
       for (int64_t oy = 0; oy < OH; ++oy) {
-        for (int64_t ox = 0; ox < OW; ++ox) {
+        // eight neighbouring positions at a time, one 64-bit lane each: their pieces of a
+        // kernel row lie side by side in win, and all lanes fill at the same pace
+        int64_t ox = 0;
+        for (; ox + 8 <= OW; ox += 8) {
+          const uint32_t* base = win.data() + oy * sh * OW + ox;
+          u64x8 acc = {};
+          int64_t fill = 0, words = 0;
+          for (int64_t ci = 0; ci < CK; ++ci) {
+            u32x8 v;
+            std::memcpy(&v, base + rowoff[ci], sizeof v);
+            acc |= __builtin_convertvector(v, u64x8) << fill;
+            fill += KW;
+            if (fill >= 32) {
+              stage[words++] = __builtin_convertvector(acc, u32x8);
+              acc >>= 32;
+              fill -= 32;
+            }
+          }
+          if (fill > 0) stage[words] = __builtin_convertvector(acc, u32x8);
+          for (int64_t t = 0; t < 8; ++t) {
+            uint8_t* out = rows + (n * P + oy * OW + ox + t) * G;
+            for (int64_t q = 0; q < words; ++q) std::memcpy(out + 4 * q, &stage[q][t], 4);
+            const uint32_t last = stage[words][t];
+            std::memcpy(out + 4 * words, &last, G - 4 * words);
+          }
+        }
+        for (; ox < OW; ++ox) {
           uint8_t* out = rows + (n * P + oy * OW + ox) * G;
           const uint32_t* base = win.data() + oy * sh * OW + ox;
           uint64_t acc = 0;
@@ -267,29 +313,158 @@ int64_t sfb_pack_im2col(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, 
     }
   }
   if (bad.load()) return 0;
-  if (cols != nullptr) columns_from_rows(N * P, K, rows, cols, threads);
   return 1;
 }
 
+}  // extern "C"
+
+namespace {
+
+// Where the forward's sums go: each writes a tile's strip ys (one vector of 16 outputs per
+// sample) out once, as the rows of y lie a page apart.
+struct RowsOut {  // y [N, O]
+  float* y;
+  void write(int64_t N, int64_t O, int64_t o0, int64_t on, const std::vector<v16>& ys) const {
+    for (int64_t n = 0; n < N; ++n) store_part(y + n * O + o0, ys[n], on);
+  }
+};
+
+struct PlanesOut {  // y [N / P, O, P]: a convolution's NCHW output, P positions per image
+  float* y;
+  int64_t P;
+  void write(int64_t N, int64_t O, int64_t o0, int64_t on, const std::vector<v16>& ys) const {
+    // 16 positions at a time by a transposition in registers, the rest one by one
+    const float* yf = reinterpret_cast<const float*>(ys.data());
+    const int64_t P16 = P / 16 * 16;
+    for (int64_t img = 0; img < N / P; ++img) {
+      float* dst = y + (img * O + o0) * P;
+      for (int64_t p0 = 0; p0 < P16; p0 += 16) {
+        v16 m[16];
+        for (int t = 0; t < 16; ++t) m[t] = ys[img * P + p0 + t];
+        vec16::transpose16(m);
+        for (int64_t i = 0; i < on; ++i) store16(dst + i * P + p0, m[i]);
+      }
+      for (int64_t i = 0; i < on; ++i) {
+        const float* src = yf + img * P * OT + i;
+        for (int64_t p = P16; p < P; ++p) dst[i * P + p] = src[p * OT];
+      }
+    }
+  }
+};
+
+// A convolution's output [N / (OH*OW), O, OH, OW] max-pooled in 2x2 windows as it is written:
+// y [N / (OH*OW), O, OH / 2, OW / 2] and each window's winner idx (uint8, row-major in the
+// window), by the rule of max_pool_2x2.h (the first maximum; a NaN always wins).
+struct PooledOut {
+  float* y;
+  uint8_t* idx;
+  int64_t OH, OW;
+  void write(int64_t N, int64_t O, int64_t o0, int64_t on, const std::vector<v16>& ys) const {
+    typedef int32_t i16v __attribute__((vector_size(64)));
+    const int64_t P = OH * OW, PH = OH / 2, PW = OW / 2, cells = PH * PW;
+    std::vector<v16> pm(cells);
+    std::vector<i16v> pq(cells);
+    for (int64_t img = 0; img < N / P; ++img) {
+      const v16* yi = &ys[img * P];
+      for (int64_t py = 0; py < PH; ++py)
+        for (int64_t px = 0; px < PW; ++px) {
+          const int64_t p = 2 * py * OW + 2 * px;
+          const v16 cand[3] = {yi[p + 1], yi[p + OW], yi[p + OW + 1]};
+          v16 m = yi[p];
+          i16v q = i16v{};
+          for (int k = 0; k < 3; ++k) {
+            const i16v t = (cand[k] > m) | (cand[k] != cand[k]);
+            m = t ? cand[k] : m;
+            q = t ? (i16v{} + (k + 1)) : q;
+          }
+          pm[py * PW + px] = m;
+          pq[py * PW + px] = q;
+        }
+      float* dst = y + (img * O + o0) * cells;
+      uint8_t* dq = idx + (img * O + o0) * cells;
+      const int64_t C16 = cells / 16 * 16;
+      for (int64_t c0 = 0; c0 < C16; c0 += 16) {
+        v16 m[16], q[16];
+        for (int t = 0; t < 16; ++t) {
+          m[t] = pm[c0 + t];
+          q[t] = reinterpret_cast<const v16&>(pq[c0 + t]);
+        }
+        vec16::transpose16(m);
+        vec16::transpose16(q);
+        for (int64_t i = 0; i < on; ++i) {
+          store16(dst + i * cells + c0, m[i]);
+          typedef uint8_t u8x16 __attribute__((vector_size(16)));
+          const u8x16 b = __builtin_convertvector(reinterpret_cast<const i16v&>(q[i]), u8x16);
+          std::memcpy(dq + i * cells + c0, &b, 16);
+        }
+      }
+      for (int64_t i = 0; i < on; ++i)
+        for (int64_t c = C16; c < cells; ++c) {
+          dst[i * cells + c] = pm[c][i];
+          dq[i * cells + c] = static_cast<uint8_t>(pq[c][i]);
+        }
+    }
+  }
+};
+
 // y = x @ w.T + b from the row patterns. Per tile of 16 outputs and block of at most
 // max_groups groups of eight inputs, the block's tables (256 vectors a group) stay in L2
-// and every sample adds its block sum to the tile's strip ys (one vector a sample).
-// Layout of y: P == 0, [N, O]; P > 0, [N / P, O, P] (a convolution's NCHW output, the
-// samples being its images' P output positions in turn).
-void sfb_forward(int64_t N, int64_t K, int64_t O, int64_t P, const uint8_t* rows,
-                 const float* w, const float* b, float* y, int64_t max_groups,
-                 int64_t threads) {
-  const int64_t G = (K + RB - 1) / RB, tiles = (O + OT - 1) / OT;
-  const int64_t GB = even_block(G, max_groups);
+// and every sample adds its block sum to the tile's strip ys (one vector a sample), which
+// `out` writes.
+// A group whose eight inputs are all 0 adds T_g[0] = 0: spikes are sparse and clustered, so
+// every sample's nonzero patterns of each block are first listed once, as table indices
+// ((g - g0) << 8 | pattern), padded with zeros (index 0 also reads a zero vector) to a
+// multiple of four, and only those are added, in four interleaved sums.
+// Every sample's nonzero row patterns, by block of at most max_groups groups, as table
+// indices ((g - g0) << 8 | pattern), padded with zeros to a multiple of four (index 0 reads
+// a zero table entry, or adds to a bin that is never read): a sample's list of block bb is
+// ent[n * cap + cap_at[bb] ...], len[n * blocks + bb] long.
+struct RowLists {
+  int64_t G, GB, blocks, cap;
+  std::vector<int64_t> cap_at;
+  std::vector<uint16_t> ent;
+  std::vector<int32_t> len;
+
+  RowLists(int64_t N, int64_t K, int64_t max_groups)
+      : G((K + RB - 1) / RB),
+        // (at most 256 groups a block: the indices are 16 bits)
+        GB(even_block(G, std::min<int64_t>(max_groups, 256))),
+        blocks((G + GB - 1) / GB),
+        cap_at(blocks + 1, 0) {
+    for (int64_t bb = 0; bb < blocks; ++bb)
+      cap_at[bb + 1] = cap_at[bb] + (std::min(GB, G - bb * GB) + 3) / 4 * 4;
+    cap = cap_at[blocks];
+    ent.resize(N * cap);
+    len.resize(N * blocks);
+  }
+  void build(const uint8_t* rows, int64_t n) {
+    for (int64_t bb = 0; bb < blocks; ++bb) {
+      const int64_t g0 = bb * GB, gn = std::min(GB, G - g0);
+      len[n * blocks + bb] =
+          static_cast<int32_t>(list_nonzero<RB>(rows + n * G + g0, gn, &ent[n * cap + cap_at[bb]]));
+    }
+  }
+  const uint16_t* list(int64_t n, int64_t bb) const { return &ent[n * cap + cap_at[bb]]; }
+  int64_t size(int64_t n, int64_t bb) const { return len[n * blocks + bb]; }
+};
+
+template <class Out>
+void forward(int64_t N, int64_t K, int64_t O, const uint8_t* rows, const float* w,
+             const float* b, const Out& out, int64_t max_groups, int64_t threads) {
+  const int64_t tiles = (O + OT - 1) / OT;
+  RowLists lists(N, K, max_groups);
+  const int64_t G = lists.G, GB = lists.GB, blocks = lists.blocks;
 #pragma omp parallel num_threads(threads)
   {
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) lists.build(rows, n);
     std::vector<v16> table(GB << RB), ys(N);
     std::vector<float> wt(RB * GB * OT);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t o0 = tile * OT, on = std::min(OT, O - o0);
-      for (int64_t g0 = 0; g0 < G; g0 += GB) {
-        const int64_t gn = std::min(GB, G - g0), k0 = RB * g0;
+      for (int64_t bb = 0; bb < blocks; ++bb) {
+        const int64_t g0 = bb * GB, gn = std::min(GB, G - g0), k0 = RB * g0;
         const int64_t kn = std::min(RB * gn, K - k0);
         // the tile's weights, transposed: wt[k * OT + i] = w[o0 + i, k0 + k] (0 outside)
         std::fill(wt.begin(), wt.end(), 0.0f);
@@ -303,37 +478,41 @@ void sfb_forward(int64_t N, int64_t K, int64_t O, int64_t P, const uint8_t* rows
           subset_sums(r, RB, &table[g << RB]);
         }
         const v16 start = (b != nullptr) ? load_part(b + o0, on) : v16{};
-        for (int64_t n0 = 0; n0 < N; n0 += LANES) {
-          const int64_t nn = std::min(LANES, N - n0);
-          v16 acc[LANES];
-          const uint8_t* pat[LANES];
-          for (int64_t j = 0; j < LANES; ++j) {
-            const int64_t n = n0 + std::min(j, nn - 1);
-            pat[j] = rows + n * G + g0;
-            acc[j] = (g0 == 0) ? start : ys[n];
-          }
-          for (int64_t g = 0; g < gn; ++g) {
-            const v16* tg = &table[g << RB];
-            for (int64_t j = 0; j < LANES; ++j) acc[j] += tg[pat[j][g]];
-          }
-          for (int64_t j = 0; j < nn; ++j) ys[n0 + j] = acc[j];
+        const v16* tb = table.data();
+        for (int64_t n = 0; n < N; ++n) {
+          const v16 sum = sum_entries(tb, lists.list(n, bb), lists.size(n, bb));
+          ys[n] = (bb == 0 ? start : ys[n]) + sum;
         }
       }
-      // the strip is written once (rows of y lie O floats apart: one page each)
-      if (P == 0) {
-        for (int64_t n = 0; n < N; ++n) store_part(y + n * O + o0, ys[n], on);
-      } else {
-        const float* yf = reinterpret_cast<const float*>(ys.data());
-        for (int64_t img = 0; img < N / P; ++img) {
-          for (int64_t i = 0; i < on; ++i) {
-            float* dst = y + (img * O + o0 + i) * P;
-            const float* src = yf + img * P * OT + i;
-            for (int64_t p = 0; p < P; ++p) dst[p] = src[p * OT];
-          }
-        }
-      }
+      out.write(N, O, o0, on, ys);
     }
   }
+}
+
+}  // namespace
+
+extern "C" {
+
+// y = x @ w.T + b from the row patterns; y is [N, O] (P == 0) or [N / P, O, P] (a
+// convolution's NCHW output, the samples being its images' P output positions in turn).
+void sfb_forward(int64_t N, int64_t K, int64_t O, int64_t P, const uint8_t* rows,
+                 const float* w, const float* b, float* y, int64_t max_groups,
+                 int64_t threads) {
+  if (P == 0) {
+    forward(N, K, O, rows, w, b, RowsOut{y}, max_groups, threads);
+  } else {
+    forward(N, K, O, rows, w, b, PlanesOut{y, P}, max_groups, threads);
+  }
+}
+
+// The same convolution (samples: its images' OH*OW output positions in turn), max-pooled in
+// 2x2 windows: y [N / (OH*OW), O, OH / 2, OW / 2] and idx, each window's winner (uint8,
+// row-major in the window), as spikeforge/pool_native.py's forward_indexed gives them.
+// The convolution's output is never formed. OH, OW >= 2.
+void sfb_forward_pooled(int64_t N, int64_t K, int64_t O, int64_t OH, int64_t OW,
+                        const uint8_t* rows, const float* w, const float* b, float* y,
+                        uint8_t* idx, int64_t max_groups, int64_t threads) {
+  forward(N, K, O, rows, w, b, PooledOut{y, idx, OH, OW}, max_groups, threads);
 }
 
 }  // extern "C"
@@ -348,47 +527,100 @@ struct GradSource {
   const uint8_t* idx;    // pooled: the 2x2 window winners (row-major), else null
   int64_t OW = 0, PH = 0, PW = 0;
 
-  // the tile's gradient, one vector a sample (only used when P > 0)
+  // the tile's gradient, one vector a sample (only used when P > 0); 16 positions (planes)
+  // or windows (pooled) at a time by a transposition in registers, the rest one by one
   void fill(int64_t N, int64_t O, int64_t o0, int64_t on, std::vector<v16>& strip) const {
-    std::fill(strip.begin(), strip.end(), v16{});
-    float* gf = reinterpret_cast<float*>(strip.data());
-    const int64_t images = N / P;
+    typedef int32_t i16v __attribute__((vector_size(64)));
+    const int64_t images = N / P, cells = idx == nullptr ? P : PH * PW;
+    const int64_t C16 = cells / 16 * 16;
+    // the tile's values of one image, one vector (16 channels) per position or window
+    std::vector<v16> g(cells);
+    std::vector<i16v> q(idx == nullptr ? 0 : cells);
     for (int64_t img = 0; img < images; ++img) {
-      for (int64_t i = 0; i < on; ++i) {
-        float* dst = gf + img * P * OT + i;
-        if (idx == nullptr) {  // planes: read one after the other
-          const float* src = gy + (img * O + o0 + i) * P;
-          for (int64_t p = 0; p < P; ++p) dst[p * OT] = src[p];
-        } else {  // pooled: each window's gradient goes to its winner, the rest stays 0
-          const int64_t plane = (img * O + o0 + i) * PH * PW;
-          for (int64_t cell = 0; cell < PH * PW; ++cell) {
-            const int q = idx[plane + cell];
-            const int64_t oy = 2 * (cell / PW) + (q >> 1), ox = 2 * (cell % PW) + (q & 1);
-            dst[(oy * OW + ox) * OT] = gy[plane + cell];
+      const int64_t base = (img * O + o0) * cells;
+      for (int64_t c0 = 0; c0 < C16; c0 += 16) {
+        v16 m[16] = {}, w[16] = {};
+        for (int64_t i = 0; i < on; ++i) {
+          m[i] = load16(gy + base + i * cells + c0);
+          if (idx != nullptr) {
+            typedef uint8_t u8x16 __attribute__((vector_size(16)));
+            u8x16 b;
+            std::memcpy(&b, idx + base + i * cells + c0, 16);
+            const i16v wide = __builtin_convertvector(b, i16v);
+            w[i] = reinterpret_cast<const v16&>(wide);
           }
         }
+        vec16::transpose16(m);
+        for (int t = 0; t < 16; ++t) g[c0 + t] = m[t];
+        if (idx != nullptr) {
+          vec16::transpose16(w);
+          for (int t = 0; t < 16; ++t) q[c0 + t] = reinterpret_cast<const i16v&>(w[t]);
+        }
       }
+      for (int64_t c = C16; c < cells; ++c) {
+        g[c] = v16{};
+        if (idx != nullptr) q[c] = i16v{};
+        for (int64_t i = 0; i < on; ++i) {
+          g[c][i] = gy[base + i * cells + c];
+          if (idx != nullptr) q[c][i] = idx[base + i * cells + c];
+        }
+      }
+      v16* dst = &strip[img * P];
+      if (idx == nullptr) {
+        std::copy(g.begin(), g.end(), dst);
+        continue;
+      }
+      // pooled: each window's gradient goes to its winner, the rest is 0 (also the last
+      // row or column of an odd size, which no window covers)
+      const int64_t OH = P / OW;
+      if (OH % 2 || OW % 2) std::fill(dst, dst + P, v16{});
+      for (int64_t py = 0; py < PH; ++py)
+        for (int64_t px = 0; px < PW; ++px) {
+          const int64_t c = py * PW + px, p = 2 * py * OW + 2 * px;
+          const v16 gc = g[c];
+          const i16v qc = q[c];
+          dst[p] = (qc == 0) ? gc : v16{};
+          dst[p + 1] = (qc == 1) ? gc : v16{};
+          dst[p + OW] = (qc == 2) ? gc : v16{};
+          dst[p + OW + 1] = (qc == 3) ? gc : v16{};
+        }
     }
   }
 };
 
 // gw = gy.T @ x from the column patterns. Per tile of 16 outputs and block of at most
-// max_quads groups of four samples, the block's tables (16 vectors a group) stay in L1 and
-// every input adds its block sum to the tile's gradient sums gwt (K vectors, in L2).
+// max_quads groups of four samples, the block's tables (16 vectors a group) stay in L1/L2
+// and every input adds its block sum to the tile's gradient sums gwt (K vectors, in L2).
+// As in the forward, only nonzero patterns are added: every input's nonzero patterns of
+// each block are listed once for all tiles (indices (h - h0) << 4 | pattern).
 void weight_grad(int64_t N, int64_t K, int64_t O, const uint8_t* cols, const GradSource& src,
                  float* gw, int64_t max_quads, int64_t threads) {
   const int64_t H = (N + CB - 1) / CB, tiles = (O + OT - 1) / OT;
-  const int64_t HB = even_block(H, max_quads);
+  // (at most 4096 quads a block: the lists' indices are 16 bits)
+  const int64_t HB = even_block(H, std::min<int64_t>(max_quads, 4096));
+  const int64_t blocks = (H + HB - 1) / HB;
+  // input k's list of block bb: ent[(bb * K + k) * cap ...], len[bb * K + k] long (read
+  // in that order; written input by input, each reading its patterns in order)
+  const int64_t cap = (HB + 3) / 4 * 4;
+  std::vector<uint16_t> ent(blocks * K * cap);
+  std::vector<int32_t> len(blocks * K);
 #pragma omp parallel num_threads(threads)
   {
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t bb = 0; bb < blocks; ++bb) {
+        const int64_t h0 = bb * HB, hn = std::min(HB, H - h0);
+        len[bb * K + k] = static_cast<int32_t>(
+            list_nonzero<CB>(cols + k * H + h0, hn, &ent[(bb * K + k) * cap]));
+      }
     std::vector<v16> table(HB << CB), gwt(K), gys(src.P > 0 ? N : 0);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t o0 = tile * OT, on = std::min(OT, O - o0);
       std::fill(gwt.begin(), gwt.end(), v16{});
       if (src.P > 0) src.fill(N, O, o0, on, gys);
-      for (int64_t h0 = 0; h0 < H; h0 += HB) {
-        const int64_t hn = std::min(HB, H - h0);
+      for (int64_t bb = 0; bb < blocks; ++bb) {
+        const int64_t h0 = bb * HB, hn = std::min(HB, H - h0);
         for (int64_t h = 0; h < hn; ++h) {
           v16 r[CB];
           for (int64_t j = 0; j < CB; ++j) {
@@ -399,16 +631,56 @@ void weight_grad(int64_t N, int64_t K, int64_t O, const uint8_t* cols, const Gra
           }
           subset_sums(r, CB, &table[h << CB]);
         }
-        for (int64_t k0 = 0; k0 < K; k0 += LANES) {
-          const int64_t kn = std::min(LANES, K - k0);
-          v16 acc[LANES] = {};
-          const uint8_t* pat[LANES];
-          for (int64_t j = 0; j < LANES; ++j) pat[j] = cols + (k0 + std::min(j, kn - 1)) * H + h0;
-          for (int64_t h = 0; h < hn; ++h) {
-            const v16* th = &table[h << CB];
-            for (int64_t j = 0; j < LANES; ++j) acc[j] += th[pat[j][h]];
+        for (int64_t k = 0; k < K; ++k)
+          gwt[k] += sum_entries(table.data(), &ent[(bb * K + k) * cap], len[bb * K + k]);
+      }
+      float tmp[16];
+      for (int64_t k = 0; k < K; ++k) {
+        store16(tmp, gwt[k]);
+        for (int64_t i = 0; i < on; ++i) gw[(o0 + i) * K + k] = tmp[i];
+      }
+    }
+  }
+}
+
+// gw = gy.T @ x from the row patterns, by binning (the forward's method turned around):
+// per tile of 16 outputs and block of groups, every sample adds its gradient vector to the
+// bin of each of its nonzero patterns, T_g[pattern] (the lists of RowLists; a sample's
+// patterns lie in distinct groups, so its additions are independent); then input 8g + j's
+// gradient is the sum of group g's bins whose pattern has bit j. No column patterns are
+// needed: the forward's row patterns are all the backward keeps.
+void weight_grad_rows(int64_t N, int64_t K, int64_t O, const uint8_t* rows,
+                      const GradSource& src, float* gw, int64_t max_groups, int64_t threads) {
+  const int64_t tiles = (O + OT - 1) / OT;
+  RowLists lists(N, K, max_groups);
+  const int64_t G = lists.G, GB = lists.GB;
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) lists.build(rows, n);
+    std::vector<v16> bins(GB << RB), gwt(K), gys(src.P > 0 ? N : 0);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t tile = 0; tile < tiles; ++tile) {
+      const int64_t o0 = tile * OT, on = std::min(OT, O - o0);
+      if (src.P > 0) src.fill(N, O, o0, on, gys);
+      for (int64_t bb = 0; bb < lists.blocks; ++bb) {
+        const int64_t g0 = bb * GB, gn = std::min(GB, G - g0);
+        std::fill(bins.begin(), bins.begin() + (gn << RB), v16{});
+        for (int64_t n = 0; n < N; ++n) {
+          const v16 g = (src.P > 0) ? gys[n] : load_part(src.gy + n * O + o0, on);
+          const uint16_t* e = lists.list(n, bb);
+          const int64_t m = lists.size(n, bb);
+          for (int64_t t = 0; t < m; ++t) bins[e[t]] += g;
+        }
+        for (int64_t g = 0; g < gn; ++g) {
+          const v16* bg = &bins[g << RB];
+          for (int64_t j = 0; j < RB && RB * (g0 + g) + j < K; ++j) {
+            v16 sum{};
+            for (int64_t hi = 0; hi < (256 >> (j + 1)); ++hi)
+              for (int64_t lo = 0; lo < (1 << j); ++lo)
+                sum += bg[(hi << (j + 1)) | (1 << j) | lo];
+            gwt[RB * (g0 + g) + j] = sum;
           }
-          for (int64_t j = 0; j < kn; ++j) gwt[k0 + j] += acc[j];
         }
       }
       float tmp[16];
@@ -432,16 +704,22 @@ void sfb_backward_weight(int64_t N, int64_t K, int64_t O, int64_t P, const uint8
   weight_grad(N, K, O, cols, src, gw, max_quads, threads);
 }
 
-// The weight gradient of a convolution followed by a 2x2 max pool, from the pooled gradient
-// gp [N / (OH*OW), O, PH, PW] and its windows' winners idx (uint8, row-major in the window)
-// alone: the unpooled gradient (zero but at the winners) is never formed. OH, OW: the
-// convolution's output size.
-void sfb_backward_weight_pooled(int64_t N, int64_t K, int64_t O, int64_t OH, int64_t OW,
-                                int64_t PH, int64_t PW, const uint8_t* cols, const float* gp,
-                                const uint8_t* idx, float* gw, int64_t max_quads,
-                                int64_t threads) {
+// The weight gradient from the row patterns instead (weight_grad_rows): gy as in
+// sfb_backward_weight.
+void sfb_backward_weight_rows(int64_t N, int64_t K, int64_t O, int64_t P, const uint8_t* rows,
+                              const float* gy, float* gw, int64_t max_groups,
+                              int64_t threads) {
+  GradSource src{gy, P, nullptr};
+  weight_grad_rows(N, K, O, rows, src, gw, max_groups, threads);
+}
+
+// The pooled weight gradient of sfb_backward_weight_pooled from the row patterns.
+void sfb_backward_weight_rows_pooled(int64_t N, int64_t K, int64_t O, int64_t OH, int64_t OW,
+                                     int64_t PH, int64_t PW, const uint8_t* rows,
+                                     const float* gp, const uint8_t* idx, float* gw,
+                                     int64_t max_groups, int64_t threads) {
   GradSource src{gp, OH * OW, idx, OW, PH, PW};
-  weight_grad(N, K, O, cols, src, gw, max_quads, threads);
+  weight_grad_rows(N, K, O, rows, src, gw, max_groups, threads);
 }
 
 }  // extern "C"
