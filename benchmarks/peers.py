@@ -15,7 +15,11 @@ cancels; each block records the CPU time other processes used meanwhile (from
 ``/proc/stat``) and is retried when that foreign load exceeds ``--max-load`` cores.
 Also measured in the same run: large-matmul FLOP/s and memory-copy bandwidth (the
 machine's limits), the fraction of them the step and the fused neuron kernel reach, and
-peak RSS as T grows from 8 to 64. Benchmarks are not tests: no thresholds, just numbers.
+peak RSS as T grows from 8 to 64. Every worker, whatever its library, first keeps freed
+memory in its heap for reuse (``spikeforge.heap.keep_freed_memory``, which the ``spikeforge``
+command also does; ``--heap default`` keeps glibc's own thresholds), so that no library's
+step pays page faults for memory it freed a step earlier. Benchmarks are not tests: no
+thresholds, just numbers.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ for p in (str(HERE), str(SRC)):
         sys.path.insert(0, p)
 
 from peer_models import BUILDERS, LIBRARIES, model_flops  # noqa: E402
+
+from spikeforge.heap import keep_freed_memory  # noqa: E402  (imports nothing but ctypes)
 
 IMPORT_NAME = {
     "spikeforge": "spikeforge",
@@ -93,8 +99,12 @@ def _peak_rss_mb() -> float:
 
 
 # ----------------------------------------------------------------------------- the worker
-def worker(lib: str, net: str, mode: str, num_steps: int, batch: int, warmup: int) -> None:
+def worker(
+    lib: str, net: str, mode: str, num_steps: int, batch: int, warmup: int, heap: str
+) -> None:
     """Build ``net`` in ``lib``, warm up, then answer ``steps K`` / ``quit`` lines on stdin."""
+    if heap == "reuse":
+        keep_freed_memory()
     import torch
     import torch.nn.functional as F
 
@@ -139,7 +149,9 @@ def worker(lib: str, net: str, mode: str, num_steps: int, batch: int, warmup: in
 class Worker:
     """A worker process driven over pipes."""
 
-    def __init__(self, lib: str, net: str, mode: str, num_steps: int, batch: int, warmup: int):
+    def __init__(
+        self, lib: str, net: str, mode: str, num_steps: int, batch: int, warmup: int, heap: str
+    ):
         cmd = [
             sys.executable,
             str(Path(__file__).resolve()),
@@ -150,6 +162,7 @@ class Worker:
             str(num_steps),
             str(batch),
             str(warmup),
+            heap,
         ]
         env = dict(os.environ, PYTHONWARNINGS="ignore")
         self.proc = subprocess.Popen(
@@ -198,7 +211,9 @@ class Record:
 
 def measure_config(libs: list[str], net: str, mode: str, args: argparse.Namespace) -> list[Record]:
     """Interleaved timing of every library on one network and input mode."""
-    workers = {lib: Worker(lib, net, mode, args.T, args.batch, args.warmup) for lib in libs}
+    workers = {
+        lib: Worker(lib, net, mode, args.T, args.batch, args.warmup, args.heap) for lib in libs
+    }
     ready = {lib: w.read() for lib, w in workers.items()}
     times: dict[str, list[float]] = {lib: [] for lib in libs}
     loads: dict[str, list[float]] = {lib: [] for lib in libs}
@@ -304,13 +319,15 @@ def neuron_kernel(num_steps: int, batch: int, n: int, copy_gb_s: float) -> dict[
     }
 
 
-def memory_growth(libs: list[str], net: str, steps_list: list[int], batch: int) -> dict:
+def memory_growth(
+    libs: list[str], net: str, steps_list: list[int], batch: int, heap: str
+) -> dict:
     """Peak RSS of one training step (after one warm-up step) for each T, per library."""
     out: dict[str, dict] = {}
     for lib in libs:
         rss = {}
         for t in steps_list:
-            w = Worker(lib, net, "rate", t, batch, 1)
+            w = Worker(lib, net, "rate", t, batch, 1, heap)
             w.read()
             w.send("steps 1")
             rss[t] = w.close()["peak_rss_mb"]
@@ -353,7 +370,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=[8, 16, 32, 64],
         help="T values for the memory-growth measurement (FC, rate; none: skip)",
     )
-    p.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--heap",
+        choices=["reuse", "default"],
+        default="reuse",
+        help="reuse: every worker (every library alike) keeps freed memory in its heap "
+        "(spikeforge.heap.keep_freed_memory, as the spikeforge command does); default: "
+        "glibc's own thresholds",
+    )
+    p.add_argument("--worker", nargs=7, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.T, args.batch, args.steps, args.warmup, args.block = 4, 16, 2, 1, 1
@@ -364,9 +389,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.worker:
-        lib, net, mode, t, b, w = args.worker
-        worker(lib, net, mode, int(t), int(b), int(w))
+        lib, net, mode, t, b, w, heap = args.worker
+        worker(lib, net, mode, int(t), int(b), int(w), heap)
         return 0
+    if args.heap == "reuse":
+        keep_freed_memory()  # for the machine limits and the neuron kernel measured here
     import torch
 
     libs = [lib for lib in args.libs if importlib.util.find_spec(IMPORT_NAME[lib])]
@@ -379,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         f"copy {limits['copy_gb_s']:.1f} GB/s"
     )
     print(f"libraries: {', '.join(libs)}" + (f"; missing: {', '.join(missing)}" if missing else ""))
+    print(f"heap: {args.heap} (the same for every library)")
     payload: dict = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": {
@@ -405,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         f"fused LIF kernel {kernel['shape']} fwd+bwd: {kernel['ms']:.2f} ms, "
         f"{kernel['gb_s']:.1f} GB/s = {kernel['fraction_of_copy']:.0%} of memory copy"
     )
-    growth = memory_growth(libs, "fc", args.growth, args.batch) if args.growth else {}
+    growth = memory_growth(libs, "fc", args.growth, args.batch, args.heap) if args.growth else {}
     payload["memory_growth"] = growth
     for lib, g in growth.items():
         vals = ", ".join(f"T={t}: {v:.0f}" for t, v in g["peak_rss_mb"].items())

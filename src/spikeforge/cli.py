@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from spikeforge import __version__
+from spikeforge import __version__, heap
 from spikeforge.errors import SpikeforgeError, SpikeforgeWarning
 
 #: Sub-command modules, in the order ``--help`` lists them.
@@ -111,5 +111,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 
 def console_main() -> None:
-    """Console-script wrapper around :func:`main`."""
+    """Console-script wrapper around :func:`main`: the command owns its process, so it
+    first keeps freed tensor memory for reuse (:func:`spikeforge.heap.keep_freed_memory`)."""
+    heap.keep_freed_memory()
     sys.exit(main())
