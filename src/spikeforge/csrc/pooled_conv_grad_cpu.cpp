@@ -85,7 +85,9 @@ void sfg_input_grad(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64
   const int64_t cells = PH * PW;
   // weights by kernel row, (j, c) within it, zero-padded to whole vectors:
   // wr[((i * O + o) * RV * 16 + j * C + c] = w[o, c, i, j]
-  std::vector<float> wr(KH * O * RV * 16, 0.0f);
+  // (64-byte aligned, so that no vector load of a weight straddles two cache lines)
+  std::vector<float> wr_store(KH * O * RV * 16 + 16, 0.0f);
+  float* wr = wr_store.data() + (16 - (reinterpret_cast<uintptr_t>(wr_store.data()) / 4) % 16) % 16;
   for (int64_t o = 0; o < O; ++o)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t i = 0; i < KH; ++i)
@@ -123,7 +125,7 @@ void sfg_input_grad(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64
       // of the buffer then lie two rows apart and never overlap (an overlapping load right
       // after a store would wait for it)
       for (int64_t i = 0; i < KH; ++i) {
-        const float* wi = &wr[i * O * RV * 16];
+        const float* wi = wr + i * O * RV * 16;
         for (int q = 0; q < 4; ++q)
           for (int64_t px = 0; px < PW; ++px)
             for (int64_t py = 0; py < PH; ++py) {
