@@ -37,13 +37,12 @@ def _global_hooks() -> bool:
 def _per_step(layer: nn.Module) -> bool:
     """Whether a static input must be expanded to every step before ``layer``.
 
-    Neurons carry state over time. A batch norm in training mode updates its running variance
-    with the unbiased estimate, whose ``n / (n - 1)`` factor depends on how many copies it sees,
-    so computing it once would not equal running it on ``T`` copies.
+    A batch norm in training mode updates its running variance with the unbiased estimate,
+    whose ``n / (n - 1)`` factor depends on how many copies it sees, so computing it once
+    would not equal running it on ``T`` copies. A neuron is not expanded for: it takes the
+    static input as ``[B, ...]`` with ``num_steps`` and reads it at every step.
     """
-    return isinstance(layer, Neuron) or (
-        isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.training
-    )
+    return isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.training
 
 
 class LayerTrace(NamedTuple):

@@ -84,6 +84,44 @@ def test_static_input_equals_direct_encoding_forward_and_backward(build, train, 
         torch.testing.assert_close(bs, be, rtol=1e-12, atol=1e-12, msg=name)
 
 
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("record", [False, True], ids=["forward", "trace"])
+def test_the_first_neuron_reads_a_static_input_once(train: bool, record: bool) -> None:
+    """Sequential hands the first neuron the static input ``[B, ...]`` with ``num_steps``
+    (no ``[T, B, ...]`` expansion, whose gradient would be formed per step and summed);
+    only a training-mode batch norm before it sees the T copies."""
+    seen: list[tuple[tuple[int, ...], object]] = []
+    net = _mlp()
+    net.train(train)
+    lif = net[2]
+    if record:  # trace() calls the neuron's trace, not the module
+        trace = lif.trace
+
+        def spy(x, state=None, *, num_steps=None):
+            seen.append((tuple(x.shape), num_steps))
+            return trace(x, state, num_steps=num_steps)
+
+        lif.trace = spy
+        net.trace(torch.randn(5, 3, 4, dtype=F64), num_steps=6)
+    else:
+        lif.register_forward_pre_hook(
+            lambda _m, args, kwargs: seen.append((tuple(args[0].shape), kwargs.get("num_steps"))),
+            with_kwargs=True,
+        )
+        net(torch.randn(5, 3, 4, dtype=F64), num_steps=6)
+    assert seen == [((5, 8), 6)]
+    seen.clear()
+    cnn = _cnn()
+    cnn.train(train)
+    cnn[3].register_forward_pre_hook(
+        lambda _m, args, kwargs: seen.append((tuple(args[0].shape), kwargs.get("num_steps"))),
+        with_kwargs=True,
+    )
+    cnn(_images(), num_steps=6)
+    # the batch norm before it: T copies in training mode (running statistics), else once
+    assert seen == ([((6, 5, 3, 4, 4), None)] if train else [((5, 3, 4, 4), 6)])
+
+
 def test_static_input_without_neurons_still_has_t_steps():
     net = Sequential(Flatten(), Linear(4, 2)).double()
     out, state = net(torch.randn(3, 2, 2, dtype=F64), num_steps=5)
