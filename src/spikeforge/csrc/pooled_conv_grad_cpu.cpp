@@ -72,6 +72,33 @@ void group_add(int64_t rv, const float* wr, const int32_t* chan, const float* gv
   }
 }
 
+// Every kernel row i of one image: each window's group of output channels with the same
+// winner adds its sum to the buffer row that the winner and i touch. Windows are taken in
+// column-major order, one winner position at a time: consecutive updates of the buffer then
+// lie two rows apart and never overlap (an overlapping load right after a store would wait
+// for it).
+template <int RV_>
+void add_rows(int64_t KH, int64_t O, int64_t PH, int64_t PW, int64_t Wp, int64_t C, int64_t RV,
+              const float* wr, const std::vector<int32_t>& chan, const std::vector<float>& gval,
+              const std::vector<int32_t>& count, std::vector<float>& acc) {
+  for (int64_t i = 0; i < KH; ++i) {
+    const float* wi = wr + i * O * RV * 16;
+    for (int q = 0; q < 4; ++q)
+      for (int64_t px = 0; px < PW; ++px)
+        for (int64_t py = 0; py < PH; ++py) {
+          const int64_t cell = py * PW + px;
+          const int32_t* cnt = &count[cell * 4];
+          const int64_t m = cnt[q];
+          if (m == 0) continue;
+          int64_t first = 0;
+          for (int r = 0; r < q; ++r) first += cnt[r];
+          const int64_t y0 = 2 * py + (q >> 1), x0 = 2 * px + (q & 1);
+          group_add<RV_>(RV, wi, &chan[cell * O + first], &gval[cell * O + first], m,
+                         &acc[((y0 + i) * Wp + x0) * C]);
+        }
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -121,36 +148,16 @@ void sfg_input_grad(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64
           ++start[q];
         }
       }
-      // windows in column-major order, one winner position at a time: consecutive updates
-      // of the buffer then lie two rows apart and never overlap (an overlapping load right
-      // after a store would wait for it)
-      for (int64_t i = 0; i < KH; ++i) {
-        const float* wi = wr + i * O * RV * 16;
-        for (int q = 0; q < 4; ++q)
-          for (int64_t px = 0; px < PW; ++px)
-            for (int64_t py = 0; py < PH; ++py) {
-              const int64_t cell = py * PW + px;
-              const int32_t* cnt = &count[cell * 4];
-              const int64_t m = cnt[q];
-              if (m == 0) continue;
-              int64_t first = 0;
-              for (int r = 0; r < q; ++r) first += cnt[r];
-              const int64_t y0 = 2 * py + (q >> 1), x0 = 2 * px + (q & 1);
-              float* row = &acc[((y0 + i) * Wp + x0) * C];
-              const int32_t* ch = &chan[cell * O + first];
-              const float* gv = &gval[cell * O + first];
-              switch (RV) {
-                case 1: group_add<1>(RV, wi, ch, gv, m, row); break;
-                case 2: group_add<2>(RV, wi, ch, gv, m, row); break;
-                case 3: group_add<3>(RV, wi, ch, gv, m, row); break;
-                case 4: group_add<4>(RV, wi, ch, gv, m, row); break;
-                case 5: group_add<5>(RV, wi, ch, gv, m, row); break;
-                case 6: group_add<6>(RV, wi, ch, gv, m, row); break;
-                case 7: group_add<7>(RV, wi, ch, gv, m, row); break;
-                case 8: group_add<8>(RV, wi, ch, gv, m, row); break;
-                default: group_add<0>(RV, wi, ch, gv, m, row);
-              }
-            }
+      switch (RV) {  // the kernel rows with RV known at compile time
+        case 1: add_rows<1>(KH, O, PH, PW, Wp, C, RV, wr, chan, gval, count, acc); break;
+        case 2: add_rows<2>(KH, O, PH, PW, Wp, C, RV, wr, chan, gval, count, acc); break;
+        case 3: add_rows<3>(KH, O, PH, PW, Wp, C, RV, wr, chan, gval, count, acc); break;
+        case 4: add_rows<4>(KH, O, PH, PW, Wp, C, RV, wr, chan, gval, count, acc); break;
+        case 5: add_rows<5>(KH, O, PH, PW, Wp, C, RV, wr, chan, gval, count, acc); break;
+        case 6: add_rows<6>(KH, O, PH, PW, Wp, C, RV, wr, chan, gval, count, acc); break;
+        case 7: add_rows<7>(KH, O, PH, PW, Wp, C, RV, wr, chan, gval, count, acc); break;
+        case 8: add_rows<8>(KH, O, PH, PW, Wp, C, RV, wr, chan, gval, count, acc); break;
+        default: add_rows<0>(KH, O, PH, PW, Wp, C, RV, wr, chan, gval, count, acc);
       }
       for (int64_t c = 0; c < C; ++c)
         for (int64_t y = 0; y < H; ++y) {
