@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -45,6 +46,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _GuardedStdout:
+    """``sys.stdout`` while a command runs: when a write fails (the reader of a pipe quit,
+    as ``| head`` does; the device is full), this and all later output are dropped instead
+    of stopping the command, whose results are in its files; :attr:`failure` keeps the
+    first error."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.failure = stream, None
+
+    def write(self, text: str) -> int:
+        if self.failure is None:
+            try:
+                return self.stream.write(text)
+            except OSError as exc:
+                self.failure = exc
+        return len(text)
+
+    def flush(self) -> None:
+        if self.failure is None:
+            try:
+                self.stream.flush()
+            except OSError as exc:
+                self.failure = exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
@@ -52,6 +81,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as exc:  # --help, --version and usage errors
         return int(exc.code) if isinstance(exc.code, int) else 2
+    guard = _GuardedStdout(sys.stdout)
+    sys.stdout = guard  # type: ignore[assignment]
+    try:
+        guard.flush()  # a command's output starts after what was written before
+        return _run(args)
+    finally:
+        sys.stdout = guard.stream
+        _after_output_failure(args.command, guard)
+
+
+def _after_output_failure(command: str, guard: _GuardedStdout) -> None:
+    """Say why output stopped (nothing for a closed pipe: its reader chose to stop), and
+    keep the interpreter from failing again when it flushes the dead stream at exit."""
+    exc = guard.failure
+    if exc is None:
+        return
+    if exc.errno != errno.EPIPE:
+        print(
+            f"spikeforge {command}: warning: standard output could not be written "
+            f"({exc.strerror}); the command ran to its end and its files are written",
+            file=sys.stderr,
+        )
+    try:
+        fd = guard.stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)  # what is still buffered for it goes nowhere
+    os.close(devnull)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; a user's error becomes one line on stderr and exit code 2."""
     try:
         with warnings.catch_warnings():  # restores the caller's filters and showwarning
             warnings.simplefilter("always", SpikeforgeWarning)
@@ -63,10 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MemoryError, RuntimeError) as exc:
         if not isinstance(exc, MemoryError) and not _is_out_of_memory(exc):
             raise
+        fix = _SMALLER.get(args.command, "smaller sizes")
         print(
-            f"spikeforge {args.command}: error: out of memory for these sizes; reduce "
-            "--num-steps, --batch-size or the layer sizes (or --duration / the number of "
-            "neurons for simulate)",
+            f"spikeforge {args.command}: error: out of memory for these sizes; try {fix}",
             file=sys.stderr,
         )
         return 2
@@ -103,6 +164,15 @@ def _one_line_warnings(command: str, show: Any) -> Any:
 _FILE_SYSTEM_ERRORS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 )
+
+
+#: What to make smaller when a command runs out of memory.
+_SMALLER = {
+    "train": "a smaller --num-steps, --batch-size, --hidden or --channels",
+    "eval": "closing other programs, or a model trained with smaller sizes",
+    "compare": "a smaller --num-steps, --batch-size, --hidden or --channels",
+    "simulate": "a shorter --duration, a larger --dt or fewer --current values",
+}
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
