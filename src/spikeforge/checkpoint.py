@@ -4,10 +4,17 @@ A checkpoint is a dict of tensors, numbers, strings, lists and dicts saved with
 ``torch.save``; it is loaded with ``weights_only=True`` so a file can never run code.
 Writes go to a temporary file in the same folder, are flushed to disk, then renamed over
 the target: a crash or Ctrl-C leaves either the old complete file or the new one.
+
+Every checkpoint carries the SHA-256 of its contents (:func:`content_digest`: every tensor's
+dtype, shape and bytes, every other value's type and repr, in order), checked on load:
+``torch.load`` does not check the CRCs of the zip archive, so a byte damaged on disk or in
+transit inside a stored tensor would otherwise load as different weights without a word.
+A file without the digest (written before it existed) loads as before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import warnings
@@ -23,6 +30,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "atomic_write_bytes",
+    "content_digest",
     "load_checkpoint",
     "output_folder",
     "save_checkpoint",
@@ -95,17 +103,53 @@ def _umask() -> int:
     return mask
 
 
+#: The key of the contents' digest in a checkpoint.
+DIGEST_KEY = "sha256"
+
+
+def content_digest(obj: Any) -> str:
+    """Hex SHA-256 of ``obj``: tensors by dtype, shape and bytes; dicts, lists and tuples by
+    their items in order; anything else by its type and ``repr``."""
+    h = hashlib.sha256()
+    _feed(h, obj)
+    return h.hexdigest()
+
+
+def _feed(h: Any, obj: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}".encode())
+        for key, value in obj.items():
+            _feed(h, key)
+            _feed(h, value)
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"{type(obj).__name__}{len(obj)}".encode())
+        for value in obj:
+            _feed(h, value)
+    else:
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Atomically write ``payload`` (plus the format marker) to ``path``."""
+    """Atomically write ``payload`` (plus the format marker and the digest of it all) to
+    ``path``."""
     data = {"format": FORMAT, "version": VERSION, **payload}
+    data[DIGEST_KEY] = content_digest(data)
     atomic_write_bytes(Path(path), lambda f: torch.save(data, f))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
+    Returns:
+        the payload with the format marker and version (the digest removed).
+
     Raises:
-        CheckpointError: missing, unreadable/corrupt, or not a spikeforge checkpoint.
+        CheckpointError: missing, unreadable/corrupt (the digest included), or not a
+            spikeforge checkpoint.
     """
     p = Path(path)
     if p.is_dir():
@@ -139,5 +183,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {str(p)!r} has format version {data.get('version')!r}; this spikeforge "
             f"reads version {VERSION}"
+        )
+    digest = data.pop(DIGEST_KEY, None)
+    if digest is not None and digest != content_digest(data):
+        raise CheckpointError(
+            f"checkpoint {str(p)!r} is corrupt: its contents do not match the checksum "
+            "written with them (damaged on disk or in a copy); use another copy, or a best.pt "
+            "or last.pt written by 'spikeforge train'"
         )
     return data
