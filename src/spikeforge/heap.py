@@ -39,14 +39,16 @@ def keep_freed_memory(limit: int = DEFAULT_LIMIT) -> bool:
     for each tensor (see the module docstring).
 
     Args:
-        limit: bytes, at least 1 MiB.
+        limit: bytes, an integer of at least 1 MiB (else ``ValueError``).
 
     Returns:
         ``True`` if both settings were applied; ``False`` where the C library is not glibc
         (or has no ``mallopt``), which changes nothing.
     """
-    if limit < 1 << 20:
-        raise ValueError(f"limit must be at least 1 MiB (1048576 bytes), got {limit}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1 << 20:
+        raise ValueError(
+            f"limit must be an integer number of bytes, at least 1 MiB (1048576), got {limit!r}"
+        )
     if not sys.platform.startswith("linux"):
         return False
     try:

@@ -61,9 +61,10 @@ def test_a_large_block_comes_from_the_heap_and_is_reused() -> None:
     assert mapped == 0 and arena >= size and same == 1
 
 
-def test_limit_below_one_mebibyte_is_refused() -> None:
-    with pytest.raises(ValueError, match="at least 1 MiB"):
-        heap.keep_freed_memory(4096)
+@pytest.mark.parametrize("limit", [4096, (1 << 20) - 1, -1, 1.5e9, "x", None, True])
+def test_a_limit_that_is_not_an_integer_of_at_least_one_mebibyte_is_refused(limit) -> None:
+    with pytest.raises(ValueError, match=r"integer number of bytes, at least 1 MiB .*got"):
+        heap.keep_freed_memory(limit)
 
 
 def test_the_command_keeps_freed_memory_before_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
