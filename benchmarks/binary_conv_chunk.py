@@ -100,10 +100,12 @@ def measure(density: float, reps: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--reps", type=int, default=15, help="timed calls per operation (>= 1)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--density", type=float, default=0.225)
+    ap.add_argument("--density", type=float, default=0.225, help="spike density, 0 to 1")
     args = ap.parse_args()
+    if args.reps < 1 or min(args.threads) < 1 or not 0.0 <= args.density <= 1.0:
+        ap.error("--reps and --threads must be >= 1 and --density within 0 to 1")
     if bl._library() is None or pg._NATIVE.load() is None:
         raise SystemExit("error: the native libraries cannot be built (is g++ installed?)")
     print(

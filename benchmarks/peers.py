@@ -380,6 +380,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--worker", nargs=7, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if min(args.T, args.batch, args.steps, args.block) < 1 or min(args.warmup, args.retries) < 0:
+        p.error("--T, --batch, --steps and --block must be >= 1, --warmup and --retries >= 0")
+    if any(t < 1 for t in args.growth):
+        p.error("--growth takes time-step counts >= 1")
     if args.quick:
         args.T, args.batch, args.steps, args.warmup, args.block = 4, 16, 2, 1, 1
         args.growth = [4, 8]
@@ -398,6 +402,13 @@ def main(argv: list[str] | None = None) -> int:
 
     libs = [lib for lib in args.libs if importlib.util.find_spec(IMPORT_NAME[lib])]
     missing = [lib for lib in args.libs if lib not in libs]
+    if not libs:
+        print(
+            f"peers.py: error: none of {', '.join(args.libs)} is installed; install them with "
+            "pip install torch==2.13.0 snntorch spikingjelly norse",
+            file=sys.stderr,
+        )
+        return 2
     limits = machine_limits(args.quick)
     args.matmul_flops = limits["matmul_gflops"] * 1e9
     print(
