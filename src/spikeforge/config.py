@@ -19,8 +19,12 @@ from spikeforge.neurons import Reset
 from spikeforge.surrogate import SURROGATES, Surrogate
 
 __all__ = [
+    "MAX_EPOCHS",
     "MAX_SEED",
+    "MAX_WIDTH",
+    "MIN_TRAIN_SAMPLES",
     "TrainConfig",
+    "check_int",
     "check_seed",
     "parse_enum",
     "parse_surrogate",
@@ -31,6 +35,18 @@ __all__ = [
 #: The largest ``--seed`` (2**32 - 1, numpy's limit too). A run seeds its generators with
 #: ``seed`` plus small offsets (up to 303), which torch accepts below 2**64.
 MAX_SEED = 2**32 - 1
+
+#: The largest ``--epochs``: far beyond any useful run (the digits recipe needs 15), so a typo
+#: such as an extra row of zeros is refused instead of training for ever.
+MAX_EPOCHS = 100_000
+
+#: The largest layer width (``--hidden``) or channel count (``--channels``): a million neurons
+#: per layer; wider weights would not fit in memory, and beyond 2**63 torch cannot even
+#: represent the size.
+MAX_WIDTH = 1_000_000
+
+#: The smallest ``--max-train-samples`` (a stratified validation split needs a few images).
+MIN_TRAIN_SAMPLES = 10
 
 
 def parse_enum(kind: type[enum.Enum], option: str, value: Any) -> Any:
@@ -60,9 +76,14 @@ def surrogate_name(s: Surrogate) -> str:
     raise ConfigError(f"surrogate {s!r} has no CLI name; register it in SURROGATES")
 
 
-def _positive_int(option: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{option}: must be an integer >= {minimum}, got {value!r}")
+def check_int(option: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` if it is an integer in ``[minimum, maximum]`` (no upper bound when
+    ``maximum`` is None), else a :class:`ConfigError` naming ``option`` and the range, e.g.
+    ``--epochs: must be an integer from 1 to 100000, got '1.5'``."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    if not ok or (maximum is not None and value > maximum):
+        accepted = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ConfigError(f"{option}: must be an integer {accepted}, got {value!r}")
     return value
 
 
@@ -124,16 +145,16 @@ class TrainConfig:
     max_train_samples: int | None = None
 
     def __post_init__(self) -> None:
-        _positive_int("--epochs", self.epochs)
-        _positive_int("--num-steps", self.num_steps)
-        _positive_int("--batch-size", self.batch_size)
+        check_int("--epochs", self.epochs, maximum=MAX_EPOCHS)
+        check_int("--num-steps", self.num_steps)
+        check_int("--batch-size", self.batch_size)
         check_seed(self.seed)
         if self.max_train_samples is not None:
-            _positive_int("--max-train-samples", self.max_train_samples, 10)
+            check_int("--max-train-samples", self.max_train_samples, MIN_TRAIN_SAMPLES)
         for h in self.hidden:
-            _positive_int("--hidden", h)
+            check_int("--hidden", h, maximum=MAX_WIDTH)
         for c in self.channels:
-            _positive_int("--channels", c)
+            check_int("--channels", c, maximum=MAX_WIDTH)
         _number("--lr", self.lr, 0.0, 10.0, open_low=True)
         _number("--weight-decay", self.weight_decay, 0.0, 1.0)
         _number("--dropout", self.dropout, 0.0, 0.95)

@@ -163,3 +163,54 @@ def test_folder_without_saved_options_keeps_its_rows(
     assert capsys.readouterr().out.count("not trained again") == 2
     saved = json.loads((old / OPTIONS_FILE).read_text())
     assert saved["encodings"] == ["direct", "latency"] and saved["decodings"] == ["ttfs"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "progress"),
+    [
+        ([], False),  # the default: a comparison prints one line per row
+        (["--progress"], True),
+        (["--no-progress"], False),
+        (["--progress", "--no-progress"], False),  # the last one given wins
+        (["--no-progress", "--progress"], True),
+    ],
+)
+def test_compare_takes_no_progress_like_every_other_command(
+    flags: list[str], progress: bool
+) -> None:
+    """``compare ... --no-progress`` used to fail with "unrecognized arguments"."""
+    from spikeforge.cli import build_parser
+
+    args = build_parser().parse_args(["compare", "--out", "o", *flags])
+    assert args.progress is progress
+
+
+def test_compare_reruns_with_no_progress_and_the_flag_is_not_a_saved_option(
+    compare_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The progress bar changes only the output: a rerun with --no-progress (or --progress)
+    continues the comparison, and compare_codings gets the flag as given."""
+    import spikeforge.comparison as comparison
+
+    seen: list[bool] = []
+    real = comparison.compare_codings
+
+    def spy(*args: object, progress: bool, **kw: object) -> object:
+        seen.append(progress)
+        return real(*args, progress=progress, **kw)
+
+    monkeypatch.setattr(comparison, "compare_codings", spy)
+    for flag in ("--no-progress", "--progress"):
+        assert main(["compare", *TINY, "--out", str(compare_dir), flag]) == 0
+        assert capsys.readouterr().out.count("not trained again") == 2
+    assert seen == [False, True]
+
+
+def test_compare_help_lists_both_progress_flags(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # each option's help on its own line
+    assert main(["compare", "--help"]) == 0
+    lines = {" ".join(line.split()) for line in capsys.readouterr().out.splitlines()}
+    assert "--progress live progress bar per epoch" in lines
+    assert "--no-progress no live progress bar (the default)" in lines

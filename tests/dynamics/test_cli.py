@@ -366,3 +366,93 @@ def test_fi_curve_too_many_currents_says_how_many_and_the_limit(
         f"spikeforge simulate: error: --fi-curve {spec} asks for {asked} currents; at most "
         "1,000,000 are simulated at once; use a larger STEP or a narrower START:STOP"
     )
+
+
+@pytest.mark.parametrize("spec", ["a:b:c", "1:2:x", "::", "1:2:"])
+def test_fi_curve_that_is_not_numbers_names_the_colon_format(
+    spec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to say "--fi-curve must be numbers separated by commas, got 'a'"."""
+    assert main(["simulate", "hh", "--fi-curve", spec]) == 2
+    assert _one_error_line(capsys, "--fi-curve") == (
+        "spikeforge simulate: error: --fi-curve must be START:STOP:STEP, three numbers "
+        f"separated by colons like 5:10:0.5, got {spec!r}"
+    )
+
+
+_TWO_PRESETS = "give one preset (key=value pairs after it change its values)"
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        (["RS", "FS"], f"names two presets, 'RS' and 'FS'; {_TWO_PRESETS}"),
+        (["rs", "d=2", "RS"], f"names two presets, 'rs' and 'RS'; {_TWO_PRESETS}"),  # same one
+        (["a=0.02", "a=0.1"], "sets a twice, 'a=0.02' and 'a=0.1'; give each parameter once"),
+        (["FS", "d=2", "b=0.3", "d=2"], "sets d twice, 'd=2' and 'd=2'; give each parameter once"),
+    ],
+)
+def test_params_refuse_two_presets_or_a_key_twice_naming_both(
+    params: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--params RS FS`` used to simulate FS, ``a=0.02 a=0.1`` used a = 0.1."""
+    assert main(["simulate", "izhikevich", "--duration", "1", "--params", *params]) == 2
+    assert _one_error_line(capsys, "--params") == f"spikeforge simulate: error: --params {said}"
+
+
+def test_params_preset_with_overrides_still_combines() -> None:
+    from spikeforge.dynamics.catalog import ModelKind, parse_params
+    from spikeforge.dynamics.izhikevich import IzhikevichPreset
+
+    p = parse_params(ModelKind.IZHIKEVICH, ["FS", "d=2.5", "c=-60"])
+    a, b, _, _ = IzhikevichPreset.FS.value
+    assert (p.a, p.b, p.c, p.d) == (a, b, -60.0, 2.5)
+
+
+def _suggested_methods(line: str) -> list[str]:
+    """The methods in "... or another method (x, y or z)" at the end of ``line``."""
+    inside = line.rsplit("(", 1)[1].removesuffix(")")
+    return inside.replace(" or ", ", ").split(", ")
+
+
+#: The methods a diverged simulation suggests, when another one failed.
+_STABLE = ["rk4", "exp_euler", "dopri5"]
+
+
+@pytest.mark.parametrize("method", ["rk4", "euler"])
+def test_diverged_simulation_suggests_only_other_methods(
+    method: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``simulate fhn --dt 10`` (rk4) used to suggest "(rk4, exp_euler or dopri5)"."""
+    assert main(["simulate", "fhn", "--dt", "10", "--method", method]) == 2
+    line = _one_error_line(capsys, "another method")
+    assert f"with method {method} and dt = 10; use a smaller dt or another method (" in line
+    assert _suggested_methods(line) == [m for m in _STABLE if m != method]
+
+
+@pytest.mark.parametrize("method", ["euler", "exp_euler", "rk4", "dopri5"])
+def test_divergence_message_never_suggests_the_failed_method(method: str) -> None:
+    import torch
+
+    from spikeforge.dynamics.catalog import SPECS, ModelKind
+    from spikeforge.dynamics.integrators import Method
+    from spikeforge.dynamics.simulation import _check_finite
+    from spikeforge.errors import SimulationError
+
+    spec = SPECS[ModelKind.FHN]
+    system = spec.system(spec.params_type())
+    states = [torch.zeros(1, 2, dtype=torch.float64), torch.full((1, 2), math.nan)]
+    with pytest.raises(SimulationError) as err:
+        _check_finite(system, states, 0.5, Method(method))
+    assert f"at t = 0.5 with method {method} and dt = 0.5" in str(err.value)
+    assert _suggested_methods(str(err.value)) == [m for m in _STABLE if m != method]
+
+
+@pytest.mark.parametrize("option", ["--dt", "--duration", "--current-end", "--onset"])
+def test_float_option_that_is_not_a_number_is_one_line(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "hh", option, "abc"]) == 2
+    assert _one_error_line(capsys, option) == (
+        f"spikeforge simulate: error: argument {option}: must be a number, got 'abc'"
+    )

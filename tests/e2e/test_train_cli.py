@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -539,3 +540,101 @@ def test_a_spiking_network_gets_no_warning(
 ) -> None:
     code, _, err = run_cli(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "r")], capsys)
     assert code == 0 and "warning" not in err
+
+
+def _int_refusal(command: str, shown: str, accepted: str, text: str) -> str:
+    return (
+        f"spikeforge {command}: error: argument {shown}: must be an integer {accepted}, "
+        f"got {text}"
+    )
+
+
+#: (option, its name in argparse's message, the accepted range as the message words it)
+_INT_OPTIONS = [
+    ("--epochs", "--epochs", None),
+    ("--batch-size", "--batch-size", ">= 1"),
+    ("--num-steps", "--num-steps/-T", ">= 1"),
+    ("-T", "--num-steps/-T", ">= 1"),
+    ("--max-train-samples", "--max-train-samples", ">= 10"),
+]
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+@pytest.mark.parametrize(("option", "shown", "accepted"), _INT_OPTIONS)
+@pytest.mark.parametrize("text", ["1.5", "x", "", "1e3", "64.0", "nan"])
+def test_non_integer_for_an_integer_option_is_one_line_in_project_style(
+    command: str,
+    option: str,
+    shown: str,
+    accepted: str | None,
+    text: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--epochs 1.5`` used to be argparse's "invalid int value: '1.5'"."""
+    from spikeforge.config import MAX_EPOCHS
+
+    accepted = accepted or f"from 1 to {MAX_EPOCHS}"
+    required = ["--out", "cmp"] if command == "compare" else []
+    code, out, err = run_cli([command, *required, option, text], capsys)
+    assert code == 2 and out == ""
+    expected = _int_refusal(command, shown, accepted, repr(text))
+    minimum = 10 if option == "--max-train-samples" else 1
+    try:  # a whole number written as a float gets the digits to write instead
+        whole = float(text)
+    except ValueError:
+        whole = math.nan
+    if math.isfinite(whole) and whole == int(whole) and int(whole) >= minimum:
+        expected += f"; write it as {int(whole)}"
+    assert err.splitlines() == [expected]
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_epochs_have_an_upper_bound(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--epochs 99999999999999999999999`` used to start training for ever."""
+    from spikeforge.cli import build_parser
+    from spikeforge.config import MAX_EPOCHS
+    from spikeforge.errors import ConfigError
+
+    required = ["--out", "cmp"] if command == "compare" else []
+    for too_many in (MAX_EPOCHS + 1, 10**23):
+        code, out, err = run_cli([command, *required, "--epochs", str(too_many)], capsys)
+        assert code == 2 and out == ""
+        assert err.splitlines() == [
+            _int_refusal(command, "--epochs", f"from 1 to {MAX_EPOCHS}", str(too_many))
+        ]
+    assert build_parser().parse_args([command, *required, "--epochs", str(MAX_EPOCHS)]).epochs == (
+        MAX_EPOCHS
+    )
+    with pytest.raises(ConfigError, match=f"--epochs: must be an integer from 1 to {MAX_EPOCHS}"):
+        TrainConfig(epochs=MAX_EPOCHS + 1)  # a saved config.json is held to the same bound
+
+
+@pytest.mark.parametrize("option", ["--hidden", "--channels"])
+def test_layer_width_beyond_the_bound_is_one_line_not_a_traceback(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--hidden 99999999999999999999`` used to end in torch's overflow traceback."""
+    from spikeforge.config import MAX_WIDTH
+
+    for text in (str(MAX_WIDTH + 1), "99999999999999999999", f"16,{2**63}"):
+        code, _, err = run_cli(["train", "--arch", "cnn", option, text], capsys)
+        assert code == 2
+        assert err.splitlines() == [
+            f"spikeforge train: error: argument {option}: {option} takes one or more "
+            f"comma-separated integers from 1 to {MAX_WIDTH} like 128,64, got {text!r}"
+        ]
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["--lr", "--beta", "--tau", "--threshold", "--dropout", "--weight-decay",
+     "--val-fraction", "--test-fraction", "--surrogate-scale"],
+)  # fmt: skip
+def test_non_number_for_a_float_option_is_one_line(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(["train", option, "abc"], capsys)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"spikeforge train: error: argument {option}: must be a number, got 'abc'"
+    ]

@@ -8,12 +8,13 @@ exit code 2 (``spikeforge COMMAND: error: argument --opt: ...``) before any work
 from __future__ import annotations
 
 import argparse
+import decimal
 import enum
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from spikeforge.config import check_seed, refuse_embedded_data_dir
+from spikeforge.config import check_int, check_seed, refuse_embedded_data_dir
 from spikeforge.errors import ConfigError
 from spikeforge.models import Arch
 
@@ -25,7 +26,9 @@ __all__ = [
     "as_typed",
     "given",
     "int_list",
+    "integer",
     "non_empty",
+    "number",
     "record_given",
     "refuse_channels_without_cnn",
     "refuse_embedded_data_dir",
@@ -169,8 +172,10 @@ def refuse_channels_without_cnn(args: argparse.Namespace, arch: Arch) -> None:
     )  # fmt: skip
 
 
-def int_list(option: str) -> Callable[[str], tuple[int, ...]]:
-    """A type function for ``128,64``: one or more comma-separated integers >= 1."""
+def int_list(option: str, maximum: int | None = None) -> Callable[[str], tuple[int, ...]]:
+    """A type function for ``128,64``: one or more comma-separated integers >= 1 (and <=
+    ``maximum`` when given)."""
+    accepted = ">= 1" if maximum is None else f"from 1 to {maximum}"
 
     def parse(text: str) -> tuple[int, ...]:
         items = text.split(",")
@@ -178,14 +183,60 @@ def int_list(option: str) -> Callable[[str], tuple[int, ...]]:
             values = tuple(int(v) for v in items)
         except ValueError:
             values = ()
-        if not values or any(v < 1 for v in values):
+        if not values or any(v < 1 or (maximum is not None and v > maximum) for v in values):
             raise argparse.ArgumentTypeError(
-                f"{option} takes one or more comma-separated integers >= 1 like 128,64, "
+                f"{option} takes one or more comma-separated integers {accepted} like 128,64, "
                 f"got {text!r}"
             )
         return values
 
     return parse
+
+
+def integer(option: str, minimum: int = 1, maximum: int | None = None) -> Callable[[str], int]:
+    """A type function for an integer option in ``[minimum, maximum]`` (no upper bound when
+    ``maximum`` is None), checked by :func:`~spikeforge.config.check_int` as the run's
+    configuration is. ``--epochs 1.5`` is then ``argument --epochs: must be an integer from
+    1 to 100000, got '1.5'``; an integer written as a float (``1e3``) is refused too, with
+    the digits to write instead."""
+
+    def parse(text: str) -> int:
+        try:
+            value: object = int(text)
+        except ValueError:
+            value = text  # check_int refuses it and shows it quoted, as typed
+        try:
+            return check_int(option, value, minimum, maximum)
+        except ConfigError as exc:
+            message = str(exc).removeprefix(f"{option}: ")
+            whole = _integral(text) if isinstance(value, str) else None
+            if whole is not None and minimum <= whole <= (whole if maximum is None else maximum):
+                message += f"; write it as {whole}"
+            raise argparse.ArgumentTypeError(message) from None
+
+    return parse
+
+
+def _integral(text: str) -> int | None:
+    """The exact integer that ``text`` writes as a decimal number (``1e3``, ``64.0``), or
+    None (not a number, not finite, a fraction, or 1e19 or more: never in range)."""
+    try:
+        value = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        return None
+    if not value.is_finite() or value.adjusted() > 18 or value != value.to_integral_value():
+        return None
+    return int(value)
+
+
+def number(text: str) -> float:
+    """The type of every float option: ``float(text)``, or argparse's one-line usage error
+    ``argument --lr: must be a number, got 'abc'`` (the range is checked where the value is
+    used, which names the option again)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
 
 
 def seed(text: str) -> int:

@@ -12,13 +12,22 @@ from spikeforge.commands._args import (
     HelpFormatter,
     absolute,
     int_list,
+    integer,
     non_empty,
+    number,
     record_given,
     refuse_channels_without_cnn,
     refuse_embedded_data_dir,
     seed,
 )
-from spikeforge.config import MAX_SEED, TrainConfig, parse_enum
+from spikeforge.config import (
+    MAX_EPOCHS,
+    MAX_SEED,
+    MAX_WIDTH,
+    MIN_TRAIN_SAMPLES,
+    TrainConfig,
+    parse_enum,
+)
 from spikeforge.errors import ConfigError
 from spikeforge.models import Arch
 
@@ -107,21 +116,33 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--arch", default=DEFAULTS.arch.value, help="mlp or cnn")
     p.add_argument(
-        "--hidden", type=int_list("--hidden"), default=DEFAULTS.hidden, help="hidden widths"
+        "--hidden",
+        type=int_list("--hidden", MAX_WIDTH),
+        default=DEFAULTS.hidden,
+        help="hidden widths",
     )
     p.add_argument(
         "--channels",
-        type=int_list("--channels"),
+        type=int_list("--channels", MAX_WIDTH),
         default=DEFAULTS.channels,
         help="conv channels per block (cnn)",
     )
-    p.add_argument("--num-steps", "-T", type=int, default=DEFAULTS.num_steps, help="time steps")
-    p.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="epochs per pair")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="mini-batch")
-    p.add_argument("--lr", type=float, default=DEFAULTS.lr, help="initial Adam learning rate")
+    p.add_argument(
+        "--num-steps", "-T", type=integer("--num-steps"), default=DEFAULTS.num_steps,
+        help="time steps",
+    )  # fmt: skip
+    p.add_argument(
+        "--epochs", type=integer("--epochs", maximum=MAX_EPOCHS), default=DEFAULTS.epochs,
+        help=f"epochs per pair (1 to {MAX_EPOCHS})",
+    )  # fmt: skip
+    p.add_argument(
+        "--batch-size", type=integer("--batch-size"), default=DEFAULTS.batch_size,
+        help="mini-batch",
+    )  # fmt: skip
+    p.add_argument("--lr", type=number, default=DEFAULTS.lr, help="initial Adam learning rate")
     p.add_argument(
         "--max-train-samples",
-        type=int,
+        type=integer("--max-train-samples", MIN_TRAIN_SAMPLES),
         default=None,
         help="train on a random subset of this many images; the validation set shrinks in "
         "proportion, the test set is never reduced",
@@ -132,7 +153,13 @@ def add_parser(subparsers: Any) -> None:
         default=DEFAULTS.seed,
         help=f"seed of every random choice (0 to {MAX_SEED})",
     )
+    # --progress is off by default (a comparison prints a line per row); --no-progress, the
+    # spelling of every other command, is accepted too (the last one given wins)
     p.add_argument("--progress", action="store_true", help="live progress bar per epoch")
+    p.add_argument(
+        "--no-progress", dest="progress", action="store_false", default=False,
+        help="no live progress bar (the default)",
+    )  # fmt: skip
     p.set_defaults(run=run)
 
 

@@ -20,6 +20,7 @@ from spikeforge.checkpoint import output_folder
 from spikeforge.commands._args import (
     given,
     non_empty,
+    number,
     record_given,
     refuse_inapplicable,
     refuse_together,
@@ -68,10 +69,10 @@ def add_parser(subparsers: Any) -> None:
         "--current", default=None,
         help="amplitude; a comma-separated list simulates one neuron per value (batched)",
     )
-    p.add_argument("--current-end", type=float, default=None, help="ramp: final amplitude")
-    p.add_argument("--onset", type=float, default=0.0, help="step: start time")
-    p.add_argument("--offset", type=float, default=None, help="step: end time")
-    p.add_argument("--noise-std", type=float, default=1.0, help="noisy: std per step")
+    p.add_argument("--current-end", type=number, default=None, help="ramp: final amplitude")
+    p.add_argument("--onset", type=number, default=0.0, help="step: start time")
+    p.add_argument("--offset", type=number, default=None, help="step: end time")
+    p.add_argument("--noise-std", type=number, default=1.0, help="noisy: std per step")
     p.add_argument("--seed", type=seed, default=0, help=f"noisy: random seed (0 to {MAX_SEED})")
     p.add_argument(
         "--stimulus-file",
@@ -79,9 +80,9 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         help="file: .npy or .csv samples",
     )
-    p.add_argument("--duration", type=float, default=None,
+    p.add_argument("--duration", type=number, default=None,
                    help=f"simulated time (default per model: {_defaults('duration')})")
-    p.add_argument("--dt", type=float, default=None,
+    p.add_argument("--dt", type=number, default=None,
                    help=f"time step (default per model: {_defaults('dt')})")
     p.add_argument("--method", default=None,
                    help=f"euler, exp_euler, rk4 or dopri5 (default per model: "
@@ -92,7 +93,7 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--fi-curve", default=None, metavar="START:STOP:STEP",
                    help="f-I curve over constant currents START..STOP (inclusive)")
-    p.add_argument("--settle", type=float, default=None,
+    p.add_argument("--settle", type=number, default=None,
                    help="f-I curve: ignore spikes before this time (default: half the duration)")
     p.add_argument(
         "--out",
@@ -139,10 +140,16 @@ def _floats(text: str, what: str) -> list[float]:
 
 def _fi_range(text: str) -> tuple[float, float, int]:
     """``(start, step, count)`` of ``--fi-curve START:STOP:STEP`` (validated, not built)."""
+    form = "START:STOP:STEP, three numbers separated by colons like 5:10:0.5"
     parts = text.split(":")
     if len(parts) != 3:
-        raise ConfigError(f"--fi-curve must be START:STOP:STEP, got {text!r}")
-    start, stop, step = (_floats(x, "--fi-curve")[0] for x in parts)
+        raise ConfigError(f"--fi-curve must be {form}, got {text!r}")
+    try:
+        start, stop, step = (float(x) for x in parts)
+    except ValueError:
+        raise ConfigError(f"--fi-curve must be {form}, got {text!r}") from None
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        raise ConfigError(f"--fi-curve needs finite START, STOP and STEP, got {text!r}")
     if step <= 0 or stop < start:
         raise ConfigError(f"--fi-curve needs STEP > 0 and STOP >= START, got {text!r}")
     span = (stop - start) / step + 1e-9  # START, START + STEP, ... up to STOP inclusive

@@ -14,7 +14,9 @@ from spikeforge.commands._args import (
     absolute,
     given,
     int_list,
+    integer,
     non_empty,
+    number,
     record_given,
     refuse_channels_without_cnn,
     refuse_embedded_data_dir,
@@ -22,7 +24,14 @@ from spikeforge.commands._args import (
     refuse_together,
     seed,
 )
-from spikeforge.config import MAX_SEED, TrainConfig, parse_surrogate
+from spikeforge.config import (
+    MAX_EPOCHS,
+    MAX_SEED,
+    MAX_WIDTH,
+    MIN_TRAIN_SAMPLES,
+    TrainConfig,
+    parse_surrogate,
+)
 from spikeforge.errors import ConfigError
 from spikeforge.models import NeuronKind
 
@@ -67,19 +76,19 @@ def add_parser(subparsers: Any) -> None:
     )
     g.add_argument(
         "--val-fraction",
-        type=float,
+        type=number,
         default=_D.val_fraction,
         help="fraction of the training images held out for validation (stratified)",
     )
     g.add_argument(
         "--test-fraction",
-        type=float,
+        type=number,
         default=_D.test_fraction,
         help="fraction held out for testing when the dataset has no test split",
     )
     g.add_argument(
         "--max-train-samples",
-        type=int,
+        type=integer("--max-train-samples", MIN_TRAIN_SAMPLES),
         default=None,
         help="train on a random subset of this many images (quick runs); the validation set "
         "shrinks in proportion, the test set is never reduced",
@@ -88,17 +97,19 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--arch", default=_D.arch.value, help="mlp or cnn")
     g.add_argument(
         "--hidden",
-        type=int_list("--hidden"),
+        type=int_list("--hidden", MAX_WIDTH),
         default=_D.hidden,
         help="hidden layer widths (mlp) or the fully connected widths after the conv blocks (cnn)",
     )
     g.add_argument(
         "--channels",
-        type=int_list("--channels"),
+        type=int_list("--channels", MAX_WIDTH),
         default=_D.channels,
         help="conv channels per block (cnn)",
     )
-    g.add_argument("--num-steps", "-T", type=int, default=_D.num_steps, help="time steps T")
+    g.add_argument(
+        "--num-steps", "-T", type=integer("--num-steps"), default=_D.num_steps, help="time steps T"
+    )
     g.add_argument(
         "--encoding",
         default=_D.encoding.value,
@@ -110,21 +121,21 @@ def add_parser(subparsers: Any) -> None:
         help="output decoding: " + ", ".join(d.value for d in Decoding) + " (docs/coding.md)",
     )
     g.add_argument("--neuron", default=_D.neuron.value, help="lif or if")
-    g.add_argument("--beta", type=float, default=_D.beta, help="membrane decay per step")
+    g.add_argument("--beta", type=number, default=_D.beta, help="membrane decay per step")
     g.add_argument(
         "--tau",
-        type=float,
+        type=number,
         default=None,
         help="membrane time constant in steps; sets beta = exp(-1/tau)",
     )
-    g.add_argument("--threshold", type=float, default=_D.threshold, help="firing threshold")
+    g.add_argument("--threshold", type=number, default=_D.threshold, help="firing threshold")
     g.add_argument("--reset", default=_D.reset.value, help="subtract or zero")
     g.add_argument(
         "--surrogate", default="arctan", help="fast-sigmoid, arctan, sigmoid or triangle"
     )
     g.add_argument(
         "--surrogate-scale",
-        type=float,
+        type=number,
         default=None,
         help="surrogate slope; the surrogate's own when omitted",
     )
@@ -143,12 +154,19 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="one learnable decay/threshold per neuron instead of one per layer",
     )
-    g.add_argument("--dropout", type=float, default=_D.dropout, help="dropout probability")
+    g.add_argument("--dropout", type=number, default=_D.dropout, help="dropout probability")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=_D.epochs, help="training epochs")
-    g.add_argument("--batch-size", type=int, default=_D.batch_size, help="mini-batch size")
-    g.add_argument("--lr", type=float, default=_D.lr, help="initial Adam learning rate")
-    g.add_argument("--weight-decay", type=float, default=_D.weight_decay, help="Adam weight decay")
+    g.add_argument(
+        "--epochs",
+        type=integer("--epochs", maximum=MAX_EPOCHS),
+        default=_D.epochs,
+        help=f"training epochs (1 to {MAX_EPOCHS})",
+    )
+    g.add_argument(
+        "--batch-size", type=integer("--batch-size"), default=_D.batch_size, help="mini-batch size"
+    )
+    g.add_argument("--lr", type=number, default=_D.lr, help="initial Adam learning rate")
+    g.add_argument("--weight-decay", type=number, default=_D.weight_decay, help="Adam weight decay")
     g.add_argument(
         "--seed", type=seed, default=_D.seed, help=f"seed of every random choice (0 to {MAX_SEED})"
     )

@@ -97,11 +97,14 @@ SPECS: dict[ModelKind, ModelSpec] = {
 
 def parse_params(kind: ModelKind, tokens: Sequence[str]) -> Any:
     """Build the parameter dataclass from CLI tokens: a preset name (Izhikevich: RS, IB, CH,
-    FS, LTS, RZ, TC) and/or ``key=value`` pairs (floats). Raises ``ConfigError``."""
+    FS, LTS, RZ, TC) and/or ``key=value`` pairs (floats) that override it. Raises
+    ``ConfigError``, also for two presets or a key given twice (one would silently win)."""
     spec = SPECS[kind]
     fields = [f.name for f in dataclasses.fields(spec.params_type)]
     values: dict[str, float] = {}
+    written: dict[str, str] = {}  # key -> its token, to name both of a repeated key
     preset: IzhikevichPreset | None = None
+    preset_token = ""
     for token in tokens:
         if "=" not in token:
             if kind is not ModelKind.IZHIKEVICH:
@@ -110,16 +113,28 @@ def parse_params(kind: ModelKind, tokens: Sequence[str]) -> Any:
                     f"with keys {', '.join(fields)}"
                 )
             try:
-                preset = IzhikevichPreset[token.upper()]
+                chosen = IzhikevichPreset[token.upper()]
             except KeyError:
                 names = ", ".join(p.name for p in IzhikevichPreset)
                 raise ConfigError(f"unknown Izhikevich preset {token!r}; choose {names}") from None
+            if preset is not None:
+                raise ConfigError(
+                    f"--params names two presets, {preset_token!r} and {token!r}; give one "
+                    f"preset (key=value pairs after it change its values)"
+                )
+            preset, preset_token = chosen, token
             continue
         key, _, raw = token.partition("=")
         if key not in fields:
             raise ConfigError(
                 f"model {kind.value} has no parameter {key!r}; accepted: {', '.join(fields)}"
             )
+        if key in written:
+            raise ConfigError(
+                f"--params sets {key} twice, {written[key]!r} and {token!r}; give each "
+                f"parameter once"
+            )
+        written[key] = token
         try:
             values[key] = float(raw)
         except ValueError:

@@ -71,8 +71,18 @@ def _check_finite(system: System, states: list[torch.Tensor], dt: float, method:
         raise SimulationError(
             f"{system.name}: the state became NaN or infinite at t = {first * dt:.6g}{unit} "
             f"with method {method.value} and dt = {dt:g}; use a smaller dt or another method "
-            f"(rk4, exp_euler or dopri5)"
+            f"({_others(method)})"
         )
+
+
+#: The methods suggested after a diverged simulation, most often the fix first.
+_STABLE_METHODS = (Method.RK4, Method.EXP_EULER, Method.DOPRI5)
+
+
+def _others(method: Method) -> str:
+    """``rk4, exp_euler or dopri5`` without ``method``: the other methods worth trying."""
+    names = [m.value for m in _STABLE_METHODS if m is not method]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _crossing_offset(
