@@ -224,6 +224,8 @@ def _one_error_line(capsys: pytest.CaptureFixture[str], option: str) -> str:
         (["--current", ""], "--current"),
         (["--current", "1,,2"], "--current"),
         (["--stimulus", "noisy", "--noise-std", "nan"], "--noise-std"),
+        (["--stimulus", "ramp", "--current-end", "nan"], "--current-end"),
+        (["--stimulus", "ramp", "--current-end", "inf"], "--current-end"),
     ],
 )
 def test_simulate_rejects_bad_sizes_and_values_up_front(
@@ -336,6 +338,8 @@ def test_two_column_stimulus_file_simulates_two_neurons(tmp_path: Path) -> None:
         (["--current", "1e300"], "--current"),
         (["--current", "5,-1e7"], "--current"),
         (["--fi-curve", "0:1e7:5e6"], "--fi-curve"),
+        (["--stimulus", "ramp", "--current", "5", "--current-end", "1e300"], "--current-end"),
+        (["--stimulus", "ramp", "--current=-1e300", "--current-end", "5"], "--current"),
     ],
 )
 def test_diverging_huge_current_names_the_current_not_dt(

@@ -224,6 +224,8 @@ def _check_times(args: argparse.Namespace, duration: float) -> None:
         )
     if not (math.isfinite(args.noise_std) and args.noise_std >= 0):
         raise ConfigError(f"--noise-std must be a finite number >= 0, got {args.noise_std}")
+    if args.current_end is not None and not math.isfinite(args.current_end):
+        raise ConfigError(f"--current-end must be a finite number, got {args.current_end}")
 
 
 #: The options that shape one kind of stimulus, and the kind they belong to.
@@ -473,6 +475,9 @@ def _run_in(args: argparse.Namespace, kind: ModelKind, spec: ModelSpec, params: 
     system = spec.system(params)
     y0 = spec.initial_state(params, current.shape[1], torch.float64)
     option = "--stimulus-file" if args.stimulus_file is not None else "--current"
+    ramp = args.stimulus.lower() == StimulusKind.RAMP.value
+    if ramp and float(current[-1].abs().max()) > float(current[0].abs().max()):
+        option = "--current-end"  # the ramp's end is what is large
     with torch.no_grad(), _blame_large_current(spec, current, option):
         traj = simulate(system, y0, current, dt, method)
     sp = traj.spikes
