@@ -170,7 +170,17 @@ class _ChunkedConv2d(torch.autograd.Function):
         # a second-order gradient (create_graph=True, grad mode on here) needs a recorded
         # backward: torch's convolution and pooling backward, not the native kernels
         native = not torch.is_grad_enabled()
+        # the native path writes each chunk's input gradient into its rows of the whole
+        # gradient (no concatenation); a recorded backward keeps torch's own tensors
+        gx_all = (
+            torch.empty_like(x, memory_format=torch.contiguous_format)
+            if need_x and native and ctx.chunks > 1
+            else None
+        )
+        start = 0
         for i, (xp, gp) in enumerate(zip(x.split(spec.chunk), g.split(spec.chunk), strict=True)):
+            rows = gx_all[start : start + len(xp)] if gx_all is not None else None
+            start += len(xp)
             gp = gp.contiguous()
             if need_b and ctx.has_bias:
                 # the bias gradient sums the output gradient over images and positions: the
@@ -187,7 +197,10 @@ class _ChunkedConv2d(torch.autograd.Function):
             binary_w = native and need_w and pats[i].numel() > 0
             gxp = gwp = None
             if need_x and pooled:
-                gxp = pooled_conv_grad_native.input_grad(gp, idx, weight, xp.shape, spec.padding)
+                out = rows if rows is not None and rows.dtype == torch.float32 else None
+                gxp = pooled_conv_grad_native.input_grad(
+                    gp, idx, weight, xp.shape, spec.padding, out=out
+                )
             if binary_w and pooled:
                 gwp = binary_conv_native.weight_grad_pooled(
                     pats[i], gp, idx, weight.shape, ctx.shapes[i][2:]
@@ -202,11 +215,14 @@ class _ChunkedConv2d(torch.autograd.Function):
             gxd, gwd = _conv_backward(xp, gp, weight, spec, dense_x, dense_w)
             gxp = gxd if gxd is not None else gxp
             gwp = gwd if gwd is not None else gwp
-            if gxp is not None:
+            if gxp is not None and rows is not None:
+                if gxp.data_ptr() != rows.data_ptr():
+                    rows.copy_(gxp)
+            elif gxp is not None:
                 gxs.append(gxp)
             if gwp is not None:
                 gw = gwp if gw is None else gw + gwp
-        gx = _cat(gxs) if need_x else None
+        gx = (gx_all if gx_all is not None else _cat(gxs)) if need_x else None
         return gx, (gw.contiguous() if gw is not None else None), gb, None
 
 

@@ -63,7 +63,12 @@ def usable(
 
 
 def input_grad(
-    gp: Tensor, idx: Tensor, weight: Tensor, x_shape: torch.Size, padding: tuple[int, int]
+    gp: Tensor,
+    idx: Tensor,
+    weight: Tensor,
+    x_shape: torch.Size,
+    padding: tuple[int, int],
+    out: Tensor | None = None,
 ) -> Tensor:
     """``dL/dx`` of ``max_pool2d(conv2d(x, weight, padding=padding), 2)``.
 
@@ -74,9 +79,11 @@ def input_grad(
         weight: ``[O, C, KH, KW]``.
         x_shape: ``(N, C, H, W)`` of the convolution's input.
         padding: the convolution's zero padding ``(ph, pw)``.
+        out: where to write it (contiguous float32 ``x_shape``, e.g. a chunk's rows of the
+            whole batch's gradient), else a new tensor.
 
     Returns:
-        ``[N, C, H, W]`` float32.
+        ``[N, C, H, W]`` float32 (``out`` if given).
     """
     lib = _NATIVE.load()
     assert lib is not None  # checked by usable()
@@ -84,7 +91,11 @@ def input_grad(
     o, _, kh, kw = weight.shape
     gp, idx = gp.contiguous(), idx.contiguous()
     wt = weight.detach().contiguous()
-    gx = torch.empty(n, c, h, w)
+    if out is not None and (
+        out.shape != (n, c, h, w) or out.dtype != torch.float32 or not out.is_contiguous()
+    ):
+        raise ValueError(f"out must be a contiguous float32 tensor of shape {tuple(x_shape)}")
+    gx = out if out is not None else torch.empty(n, c, h, w)
     lib.sfg_input_grad(
         n,
         c,

@@ -109,3 +109,20 @@ def test_not_used_for_strides_dilations_or_other_pools() -> None:
     assert not pg.usable(g, idx, w, (1, 1), (1, 1), (3, 3))
     assert not pg.usable(g, idx.long(), w, (1, 1), (1, 1), (2, 2))
     assert not pg.usable(g.double(), idx, w.double(), (1, 1), (1, 1), (2, 2))
+
+
+def test_it_writes_into_the_rows_it_is_given() -> None:
+    """The chunked convolution hands each chunk its rows of the whole batch's gradient."""
+    x, w, b, pad = case(SHAPES[0], seed=11)
+    y, idx = pool_native.forward_indexed(F.conv2d(x, w, b, padding=pad), (2, 2))
+    assert idx is not None
+    g = torch.randint(-2, 3, y.shape, generator=torch.Generator().manual_seed(12)).float()
+    whole = torch.full((len(x) + 2, *x.shape[1:]), 7.0)
+    rows = whole[1 : 1 + len(x)]
+    got = pg.input_grad(g, idx, w, x.shape, pad, out=rows)
+    assert got.data_ptr() == rows.data_ptr()
+    assert torch.equal(rows, torch_grads(x, w, b, pad, g)[0])
+    assert (whole[0] == 7).all() and (whole[-1] == 7).all()  # nothing outside its rows
+    for bad in (rows[:-1], rows.double(), rows.transpose(2, 3)):
+        with pytest.raises(ValueError, match="contiguous float32"):
+            pg.input_grad(g, idx, w, x.shape, pad, out=bad)
