@@ -51,7 +51,7 @@ _NATIVE = NativeLibrary(
         "sfb_pack_im2col": ([_I64] * 12 + [_PTR, _PTR, _I64], _I64),
         "sfb_forward": ([_I64] * 4 + [_PTR] * 4 + [_I64, _I64], None),
         "sfb_forward_pooled": ([_I64] * 5 + [_PTR] * 5 + [_I64, _I64], None),
-        "sfb_backward_weight": ([_I64] * 4 + [_PTR] * 3 + [_I64, _I64], None),
+        "sfb_backward_weight": ([_I64] * 3 + [_PTR] * 3 + [_I64, _I64], None),
         "sfb_backward_weight_rows": ([_I64] * 4 + [_PTR] * 3 + [_I64, _I64], None),
         "sfb_backward_weight_rows_pooled": ([_I64] * 7 + [_PTR] * 4 + [_I64, _I64], None),
     },
@@ -203,7 +203,6 @@ class _BinaryLinear(torch.autograd.Function):
                 n,
                 k,
                 weight.shape[0],
-                0,  # gy is [N, O]
                 cols.data_ptr(),
                 gy.data_ptr(),
                 gw.data_ptr(),

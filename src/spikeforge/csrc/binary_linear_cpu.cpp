@@ -519,8 +519,8 @@ void sfb_forward_pooled(int64_t N, int64_t K, int64_t O, int64_t OH, int64_t OW,
 
 namespace {
 
-// Where the weight gradient's output gradient comes from, and how a tile of it becomes one
-// vector (16 outputs) per sample.
+// Where the binned weight gradient (weight_grad_rows) reads the output gradient, and how a
+// tile of it becomes one vector (16 outputs) per sample.
 struct GradSource {
   const float* gy;       // [N, O] (P == 0) or [N / P, O, P]; pooled: [N / P, O, PH, PW]
   int64_t P = 0;         // positions per image (0: plain rows)
@@ -588,12 +588,23 @@ struct GradSource {
   }
 };
 
-// gw = gy.T @ x from the column patterns. Per tile of 16 outputs and block of at most
+// gw[o0 .. o0 + on, :] from a tile's gradient sums gwt (K vectors of 16 outputs).
+inline void store_tile(const std::vector<v16>& gwt, int64_t K, int64_t o0, int64_t on,
+                       float* gw) {
+  float tmp[16];
+  for (int64_t k = 0; k < K; ++k) {
+    store16(tmp, gwt[k]);
+    for (int64_t i = 0; i < on; ++i) gw[(o0 + i) * K + k] = tmp[i];
+  }
+}
+
+// gw = gy.T @ x from the column patterns (a linear layer: gy [N, O]). Per tile of 16
+// outputs and block of at most
 // max_quads groups of four samples, the block's tables (16 vectors a group) stay in L1/L2
 // and every input adds its block sum to the tile's gradient sums gwt (K vectors, in L2).
 // As in the forward, only nonzero patterns are added: every input's nonzero patterns of
 // each block are listed once for all tiles (indices (h - h0) << 4 | pattern).
-void weight_grad(int64_t N, int64_t K, int64_t O, const uint8_t* cols, const GradSource& src,
+void weight_grad(int64_t N, int64_t K, int64_t O, const uint8_t* cols, const float* gy,
                  float* gw, int64_t max_quads, int64_t threads) {
   const int64_t H = (N + CB - 1) / CB, tiles = (O + OT - 1) / OT;
   // (at most 4096 quads a block: the lists' indices are 16 bits)
@@ -613,32 +624,25 @@ void weight_grad(int64_t N, int64_t K, int64_t O, const uint8_t* cols, const Gra
         len[bb * K + k] = static_cast<int32_t>(
             list_nonzero<CB>(cols + k * H + h0, hn, &ent[(bb * K + k) * cap]));
       }
-    std::vector<v16> table(HB << CB), gwt(K), gys(src.P > 0 ? N : 0);
+    std::vector<v16> table(HB << CB), gwt(K);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t o0 = tile * OT, on = std::min(OT, O - o0);
       std::fill(gwt.begin(), gwt.end(), v16{});
-      if (src.P > 0) src.fill(N, O, o0, on, gys);
       for (int64_t bb = 0; bb < blocks; ++bb) {
         const int64_t h0 = bb * HB, hn = std::min(HB, H - h0);
         for (int64_t h = 0; h < hn; ++h) {
           v16 r[CB];
           for (int64_t j = 0; j < CB; ++j) {
             const int64_t n = CB * (h0 + h) + j;
-            r[j] = (n >= N)       ? v16{}
-                   : (src.P > 0) ? gys[n]
-                                 : load_part(src.gy + n * O + o0, on);
+            r[j] = (n >= N) ? v16{} : load_part(gy + n * O + o0, on);
           }
           subset_sums(r, CB, &table[h << CB]);
         }
         for (int64_t k = 0; k < K; ++k)
           gwt[k] += sum_entries(table.data(), &ent[(bb * K + k) * cap], len[bb * K + k]);
       }
-      float tmp[16];
-      for (int64_t k = 0; k < K; ++k) {
-        store16(tmp, gwt[k]);
-        for (int64_t i = 0; i < on; ++i) gw[(o0 + i) * K + k] = tmp[i];
-      }
+      store_tile(gwt, K, o0, on, gw);
     }
   }
 }
@@ -683,11 +687,7 @@ void weight_grad_rows(int64_t N, int64_t K, int64_t O, const uint8_t* rows,
           }
         }
       }
-      float tmp[16];
-      for (int64_t k = 0; k < K; ++k) {
-        store16(tmp, gwt[k]);
-        for (int64_t i = 0; i < on; ++i) gw[(o0 + i) * K + k] = tmp[i];
-      }
+      store_tile(gwt, K, o0, on, gw);
     }
   }
 }
@@ -696,16 +696,14 @@ void weight_grad_rows(int64_t N, int64_t K, int64_t O, const uint8_t* rows,
 
 extern "C" {
 
-// The weight gradient; gy is [N, O] (P == 0) or [N / P, O, P] (a convolution's NCHW
-// output gradient, P positions per image).
-void sfb_backward_weight(int64_t N, int64_t K, int64_t O, int64_t P, const uint8_t* cols,
+// A linear layer's weight gradient from the column patterns; gy is [N, O].
+void sfb_backward_weight(int64_t N, int64_t K, int64_t O, const uint8_t* cols,
                          const float* gy, float* gw, int64_t max_quads, int64_t threads) {
-  GradSource src{gy, P, nullptr};
-  weight_grad(N, K, O, cols, src, gw, max_quads, threads);
+  weight_grad(N, K, O, cols, gy, gw, max_quads, threads);
 }
 
-// The weight gradient from the row patterns instead (weight_grad_rows): gy as in
-// sfb_backward_weight.
+// The weight gradient from the row patterns instead (weight_grad_rows); gy is [N, O]
+// (P == 0) or [N / P, O, P] (a convolution's NCHW output gradient, P positions per image).
 void sfb_backward_weight_rows(int64_t N, int64_t K, int64_t O, int64_t P, const uint8_t* rows,
                               const float* gy, float* gw, int64_t max_groups,
                               int64_t threads) {
@@ -713,7 +711,8 @@ void sfb_backward_weight_rows(int64_t N, int64_t K, int64_t O, int64_t P, const 
   weight_grad_rows(N, K, O, rows, src, gw, max_groups, threads);
 }
 
-// The pooled weight gradient of sfb_backward_weight_pooled from the row patterns.
+// The weight gradient of a convolution followed by a 2x2 max pool, from the row patterns, the
+// pooled gradient gp [N / (OH * OW), O, PH, PW] and its windows' winners idx (same shape).
 void sfb_backward_weight_rows_pooled(int64_t N, int64_t K, int64_t O, int64_t OH, int64_t OW,
                                      int64_t PH, int64_t PW, const uint8_t* rows,
                                      const float* gp, const uint8_t* idx, float* gw,
